@@ -1,0 +1,13 @@
+"""Exceptions that separate bad input (a row with an error) from broken environments (stop)."""
+
+
+class BadInputError(Exception):
+    """This record cannot be processed; it becomes a row with ``status='error'``, the job goes on."""
+
+
+class MediaError(BadInputError):
+    """A file that is not a readable video: empty, truncated, corrupt, audio-only, not media."""
+
+
+class EnvironmentProblem(RuntimeError):
+    """Something the job needs is missing (an encoder, weights, JARs); the message says the fix."""

@@ -1,0 +1,1 @@
+"""Shot splitting: TransNetV2 cut detection or fixed strides, into [start, end) frame spans."""
