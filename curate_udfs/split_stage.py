@@ -5,6 +5,7 @@ strides), then full frames into the H.264 encoder for the chosen spans. In each 
 runs in its own thread, overlapping inference or encoding.
 """
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Iterator, Literal
@@ -51,7 +52,7 @@ class SplitConfig:
     transnetv2_precision: Literal["fp32", "bf16"] = "fp32"
     fixed_stride: FixedStrideRules = field(default_factory=FixedStrideRules)
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
-    device: str = "cpu"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     decode_threads: int = 1
 
     def __post_init__(self):
@@ -59,6 +60,8 @@ class SplitConfig:
             raise ValueError(f"splitting algorithm must be transnetv2 or fixed-stride, got {self.splitting_algorithm!r}")
         if self.transnetv2_precision not in ("fp32", "bf16"):
             raise ValueError(f"transnetv2 precision must be fp32 or bf16, got {self.transnetv2_precision!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.decode_threads < 1:
             raise ValueError(f"decode threads must be >= 1, got {self.decode_threads}")
 
@@ -120,9 +123,11 @@ def split_batches(batches: Iterator[pd.DataFrame], config: SplitConfig, *, torch
     Each output row holds the ``videos`` columns and ``clips``, a list of clip records.
     """
     torch.set_num_threads(torch_threads)
+    if config.device == "auto":
+        config = dataclasses.replace(config, device="cuda" if torch.cuda.is_available() else "cpu")
 
     def process(record: dict) -> dict:
         video, clips = split_video(record["source_path"], record.get("local_path") or record["source_path"], config)
         return {**video, "clips": clips}
 
-    return map_records(batches, process, _error_video)
+    return map_records(batches, process, _error_video, [*VIDEO_COLUMNS, "clips"])

@@ -2,7 +2,7 @@
 
 import time
 import traceback
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import pandas as pd
 
@@ -22,12 +22,14 @@ def map_records(
     batches: Iterator[pd.DataFrame],
     process: Callable[[dict], dict],
     on_error: Callable[[dict, str], dict],
+    columns: Sequence[str],
 ) -> Iterator[pd.DataFrame]:
     """Apply ``process`` to each record, one output frame per record so results stream out.
 
     A record whose processing raises becomes ``on_error(record, message)`` and the loop goes on;
     :class:`EnvironmentProblem` (missing encoder, weights...) stops the task instead, since every
-    other record would fail the same way. Each output gets ``processing_s``.
+    other record would fail the same way. Each output has exactly ``columns`` (missing ones None);
+    ``processing_s`` is filled in here.
     """
     for batch in batches:
         for record in batch.to_dict("records"):
@@ -39,4 +41,4 @@ def map_records(
             except Exception as error:  # bad input, or a decoder/model surprise on this record only
                 out = on_error(record, describe_error(error))
             out["processing_s"] = time.perf_counter() - started
-            yield pd.DataFrame([out])
+            yield pd.DataFrame([{c: out.get(c) for c in columns}], columns=list(columns))

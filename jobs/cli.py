@@ -1,0 +1,48 @@
+"""`cliplake`: one command, a subcommand per pipeline. Options are parsed once, here."""
+
+import argparse
+import sys
+
+from curate_udfs.errors import EnvironmentProblem
+from jobs import split_annotate, sql
+from jobs.session import PROFILES, get_spark
+
+COMMANDS = {
+    "split": (split_annotate, "split videos into shot clips, transcode them, and record videos/clips tables"),
+    "sql": (sql, "run Spark SQL over a lake's tables"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cliplake", description="Video data curation on Spark and Delta Lake.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, (module, summary) in COMMANDS.items():
+        sub = commands.add_parser(name, help=summary, description=summary,
+                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        sub.add_argument("--spark-profile", default="local",
+                         help=f"conf/{{profile}}.conf used when cliplake starts Spark itself ({', '.join(PROFILES)}); "
+                              "ignored under spark-submit")
+        module.add_arguments(sub)
+    return parser
+
+
+def run_command(argv: list[str] | None = None):
+    """Parse ``argv`` and run the command; returns what the pipeline returns (its ``runs`` row)."""
+    args = build_parser().parse_args(argv)
+    module, _ = COMMANDS[args.command]
+    try:
+        spark = get_spark(args.spark_profile, f"cliplake-{args.command}")
+        return module.run(spark, args)
+    except (EnvironmentProblem, ValueError) as e:
+        # Wrong options or a missing piece of the environment: one clear line, no traceback.
+        print(f"cliplake {args.command}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    run_command(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Build the SparkSession a job runs in, from a profile in conf/, or take the one it was given."""
+
+import os
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from curate_udfs.errors import EnvironmentProblem
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = Path(os.environ.get("CLIPLAKE_CONF_DIR", REPO_ROOT / "conf"))
+JARS_DIR = Path(os.environ.get("CLIPLAKE_JARS_DIR", REPO_ROOT / ".cache" / "jars"))
+PROFILES = ("local", "local-cluster", "databricks", "emr")
+
+
+def read_profile(name: str) -> dict[str, str]:
+    """Settings of ``conf/{name}.conf`` (spark-defaults format: ``key value`` lines, ``#`` comments)."""
+    path = CONF_DIR / f"{name}.conf"
+    if not path.is_file():
+        known = sorted(p.stem for p in CONF_DIR.glob("*.conf"))
+        raise ValueError(f"no Spark profile {name!r} in {CONF_DIR} (have: {', '.join(known)})")
+    settings = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            key, _, value = line.partition(" ")
+            settings[key] = value.strip()
+    return settings
+
+
+def delta_jars() -> list[str]:
+    """The Delta Lake JARs `make jars` put in the cache folder; a clear error when they are missing."""
+    jars = sorted(str(p) for p in JARS_DIR.glob("*.jar"))
+    if not any("delta-spark" in Path(j).name for j in jars):
+        raise EnvironmentProblem(
+            f"Delta Lake JARs not found in {JARS_DIR}: run `make jars` (Maven fetches them from "
+            "Maven Central) or set CLIPLAKE_JARS_DIR to a folder holding delta-spark and delta-storage"
+        )
+    return jars
+
+
+def launched_by_spark_submit() -> bool:
+    """spark-submit starts the JVM first and hands Python its gateway port."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def get_spark(profile: str | None = None, app_name: str = "cliplake") -> SparkSession:
+    """The active session (spark-submit, notebooks, Databricks), or a new one from ``profile``.
+
+    Example::
+
+        spark = get_spark("local-cluster", "cliplake-split")
+
+    A profile only applies when this call creates the session; settings of an existing session
+    (for example those given to spark-submit) are kept as they are.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if launched_by_spark_submit():
+        return SparkSession.builder.appName(app_name).getOrCreate()
+    settings = read_profile(profile or "local")
+    if settings.pop("cliplake.delta.jars", "fetch") == "fetch":
+        settings["spark.jars"] = ",".join(filter(None, [settings.get("spark.jars"), *delta_jars()]))
+    # Python workers run this interpreter, so they import the same installed packages. PySpark
+    # reads the environment variable when it starts the context from Python (the conf key only
+    # reaches executors); both are set so local and cluster executors agree.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    settings.setdefault("spark.pyspark.python", os.environ["PYSPARK_PYTHON"])
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

@@ -1,0 +1,191 @@
+"""The split pipeline: videos -> probed `videos` rows, TransNetV2 or fixed-stride clips, H.264 mp4s.
+
+Run it as ``cliplake split ...`` or ``spark-submit jobs/split_annotate.py ...`` (same options).
+Incremental: videos already ``ok`` in the lake are skipped (``--retry-errors`` re-tries failed
+ones), and every table is written with MERGE on its key, so a re-run changes nothing.
+"""
+
+import argparse
+import json
+import os
+import time
+import uuid
+from datetime import datetime, timezone
+
+from pyspark import StorageLevel, TaskContext
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from curate_udfs import split_stage
+from curate_udfs.media.transcode import EncoderSettings
+from curate_udfs.splitting.spans import FixedStrideRules, TransNetV2Rules
+from jobs import listing, tables
+from jobs.report import print_table
+
+PIPELINE = "split"
+INPUT_SCHEMA = T.StructType([T.StructField(c, T.StringType()) for c in split_stage.INPUT_COLUMNS])
+RESULT_SCHEMA = tables._with(
+    tables.struct_of(split_stage.VIDEO_COLUMNS),
+    T.StructField("clips", T.ArrayType(tables.struct_of(split_stage.CLIP_COLUMNS))),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The split options, named as Cosmos-Curate names them."""
+    io = parser.add_argument_group("input and output")
+    io.add_argument("--input-video-path", help="folder of videos (searched recursively: mp4, mov, mkv, webm, avi) or one video")
+    io.add_argument("--input-video-list-json-path", help="JSON file holding a list of video paths, instead of a folder")
+    io.add_argument("--output-path", "--output-clip-path", dest="output_path", required=True,
+                    help="lake root: Delta tables and media/clips/{clip_id}.mp4 go here")
+    io.add_argument("--limit", type=int, default=0, help="process at most N listed videos (0: all)")
+    io.add_argument("--retry-errors", action="store_true", help="process again videos whose earlier run ended in error")
+
+    split = parser.add_argument_group("splitting")
+    split.add_argument("--splitting-algorithm", choices=["transnetv2", "fixed-stride"], default="transnetv2")
+    d = TransNetV2Rules()
+    split.add_argument("--transnetv2-threshold", type=float, default=d.threshold, help="cut probability above which a frame is a transition")
+    split.add_argument("--transnetv2-min-length-s", type=float, default=d.min_length_s, help="shortest clip kept, seconds")
+    split.add_argument("--transnetv2-min-length-frames", type=int, default=d.min_length_frames, help="shortest clip kept, frames")
+    split.add_argument("--transnetv2-max-length-s", type=float, default=d.max_length_s, help="longest clip; longer shots are cut (0: no limit)")
+    split.add_argument("--transnetv2-max-length-mode", choices=["stride", "truncate"], default=d.max_length_mode,
+                       help="stride: cut a long shot into consecutive clips; truncate: keep its first part")
+    split.add_argument("--transnetv2-crop-s", type=float, default=d.crop_s, help="seconds dropped at each end of a clip, when it stays above the minimum")
+    split.add_argument("--transnetv2-precision", choices=["fp32", "bf16"], default="fp32",
+                       help="bf16: about 2x faster TransNetV2 on CPU, probabilities within ~1e-3")
+    split.add_argument("--transnetv2-device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: the GPU when there is one")
+    s = FixedStrideRules()
+    split.add_argument("--fixed-stride-split-duration", type=float, default=s.split_duration_s, help="clip length, seconds")
+    split.add_argument("--fixed-stride-min-clip-length-s", type=float, default=s.min_clip_length_s, help="a last piece shorter than this is dropped")
+
+    enc = parser.add_argument_group("transcoding")
+    enc.add_argument("--transcode-encoder", choices=["libx264", "h264_nvenc"], default="libx264",
+                     help="h264_nvenc encodes on an NVIDIA GPU")
+    enc.add_argument("--transcode-encoder-preset", default=None, help="encoder preset (default: veryfast for libx264, p4 for nvenc)")
+    enc.add_argument("--transcode-crf", type=int, default=23, help="constant quality (libx264 crf, nvenc cq)")
+    enc.add_argument("--transcode-encoder-threads", type=int, default=0,
+                     help="encoder threads per task (0: spark.task.cpus)")
+
+    later = parser.add_argument_group("annotation (later stages; accepted now, off)")
+    later.add_argument("--no-generate-embeddings", dest="generate_embeddings", action="store_false")
+    later.add_argument("--no-generate-captions", dest="generate_captions", action="store_false")
+
+
+def build_config(args: argparse.Namespace, clips_dir: str, task_cpus: int = 1) -> split_stage.SplitConfig:
+    """The typed stage config, checked here on the driver before any task runs."""
+    encoder = EncoderSettings(
+        encoder=args.transcode_encoder, preset=args.transcode_encoder_preset, crf=args.transcode_crf,
+        threads=args.transcode_encoder_threads or task_cpus,
+    )
+    encoder.check_available()
+    return split_stage.SplitConfig(
+        clips_dir=clips_dir,
+        splitting_algorithm=args.splitting_algorithm,
+        transnetv2=TransNetV2Rules(
+            threshold=args.transnetv2_threshold, min_length_s=args.transnetv2_min_length_s,
+            min_length_frames=args.transnetv2_min_length_frames, max_length_s=args.transnetv2_max_length_s or None,
+            max_length_mode=args.transnetv2_max_length_mode, crop_s=args.transnetv2_crop_s,
+        ),
+        transnetv2_precision=args.transnetv2_precision,
+        fixed_stride=FixedStrideRules(args.fixed_stride_split_duration, args.fixed_stride_min_clip_length_s),
+        encoder=encoder,
+        device=args.transnetv2_device,
+    )
+
+
+def _pending_videos(spark: SparkSession, lake: str, paths: list[str], retry_errors: bool) -> list[str]:
+    """Listed videos not yet done: those already ``ok`` (and, unless retrying, ``error``) are skipped."""
+    done_status = ["ok"] if retry_errors else ["ok", "error"]
+    listed = spark.createDataFrame([(p,) for p in paths], "source_path string")
+    done = tables.read_table(spark, lake, "videos").where(F.col("status").isin(done_status)).select("source_path")
+    pending = {r.source_path for r in listed.join(done, "source_path", "left_anti").collect()}
+    return [p for p in paths if p in pending]
+
+
+def _split(spark: SparkSession, config: split_stage.SplitConfig, paths: list[str]) -> DataFrame:
+    """One task per video, largest first so the long ones do not finish last; results cached."""
+    paths = sorted(paths, key=listing.file_size, reverse=True)
+    rows = [(p, p) for p in paths]
+    inputs = spark.createDataFrame(spark.sparkContext.parallelize(rows, numSlices=max(1, len(rows))), INPUT_SCHEMA)
+
+    def split_partition(batches):
+        cpus = TaskContext.get().cpus() if TaskContext.get() else 1
+        return split_stage.split_batches(batches, config, torch_threads=cpus)
+
+    return inputs.mapInPandas(split_partition, RESULT_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
+
+
+def _write(spark: SparkSession, lake: str, results: DataFrame, run_id: str) -> None:
+    """Clips first, then videos: a video marked ok always has its clips, even after a crash in between."""
+    stamp = F.lit(run_id).alias("run_id")
+    clips = results.select(F.explode("clips").alias("c")).select("c.*", stamp)
+    tables.merge_rows(spark, lake, "clips", clips)
+    videos = results.drop("clips", "processing_s").select("*", stamp, F.current_timestamp().alias("processed_at"))
+    tables.merge_rows(spark, lake, "videos", videos)
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> dict:
+    """Run the split pipeline; returns the ``runs`` row it wrote."""
+    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    lake = os.path.abspath(args.output_path)
+    run_id = str(uuid.uuid4())
+    task_cpus = int(spark.conf.get("spark.task.cpus", "1"))
+    config = build_config(args, os.path.join(lake, "media", "clips"), task_cpus)
+    paths = listing.list_videos(args.input_video_path, args.input_video_list_json_path, args.limit)
+    for name in tables.TABLES:
+        tables.ensure_table(spark, lake, name)
+    pending = _pending_videos(spark, lake, paths, args.retry_errors) if paths else []
+
+    stats = {"num_processed_videos": 0, "num_error_videos": 0, "num_clips": 0, "total_video_duration_s": 0.0,
+             "total_clip_duration_s": 0.0, "max_clip_duration_s": 0.0}
+    errors: list[tuple[str, str]] = []
+    if pending:
+        results = _split(spark, config, pending)
+        try:
+            clip_s = F.aggregate("clips", F.lit(0.0), lambda acc, c: acc + (c["end_s"] - c["start_s"]))
+            longest = F.array_max(F.transform("clips", lambda c: c["end_s"] - c["start_s"]))
+            row = results.agg(
+                F.count("*").alias("num_processed_videos"),
+                F.count(F.when(F.col("status") == "error", 1)).alias("num_error_videos"),
+                F.coalesce(F.sum("num_clips"), F.lit(0)).alias("num_clips"),
+                F.coalesce(F.sum("duration_s"), F.lit(0.0)).alias("total_video_duration_s"),
+                F.coalesce(F.sum(clip_s), F.lit(0.0)).alias("total_clip_duration_s"),
+                F.coalesce(F.max(longest), F.lit(0.0)).alias("max_clip_duration_s"),
+            ).first()
+            stats.update(row.asDict())
+            errors = [(r.source_path, r.error) for r in results.where("status = 'error'").select("source_path", "error").collect()]
+            _write(spark, lake, results, run_id)
+        finally:
+            results.unpersist()
+
+    summary = {
+        "run_id": run_id, "pipeline": PIPELINE, "arguments": json.dumps(vars(args), default=str, sort_keys=True),
+        "started_at": started, "ended_at": datetime.now(timezone.utc), "spark_master": spark.sparkContext.master,
+        "num_input_videos": len(paths), "num_skipped_videos": len(paths) - len(pending), **stats,
+        "pipeline_run_time_s": time.perf_counter() - t0,
+    }
+    tables.merge_rows(spark, lake, "runs", spark.createDataFrame([summary], tables.RUNS))
+    _report(summary, errors, lake)
+    return summary
+
+
+def _report(summary: dict, errors: list[tuple[str, str]], lake: str) -> None:
+    wall = summary["pipeline_run_time_s"]
+    print_table(
+        ["videos", "skipped", "clips", "errors", "seconds", "video-s per wall-s"],
+        [[summary["num_processed_videos"], summary["num_skipped_videos"], summary["num_clips"],
+          summary["num_error_videos"], f"{wall:.1f}", f"{summary['total_video_duration_s'] / wall:.2f}"]],
+    )
+    for path, message in errors[:20]:
+        print(f"  error  {path}: {message}")
+    if len(errors) > 20:
+        print(f"  ... and {len(errors) - 20} more: SELECT source_path, error FROM videos WHERE status = 'error'")
+    print(f"lake: {lake}  (query it: cliplake sql --output-path {lake} \"SELECT * FROM clips\")")
+
+
+if __name__ == "__main__":  # spark-submit jobs/split_annotate.py --input-video-path ... --output-path ...
+    import sys
+
+    from jobs.cli import main
+
+    sys.exit(main([PIPELINE, *sys.argv[1:]]))

@@ -1,0 +1,103 @@
+"""The lake's Delta tables: where they live, their schemas, and idempotent writes (MERGE on keys)."""
+
+import os
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from curate_udfs import split_stage
+
+_SPARK_TYPES = {str: T.StringType(), int: T.LongType(), float: T.DoubleType()}
+
+
+def struct_of(columns: dict[str, type]) -> T.StructType:
+    """A Spark schema from a stage's declared ``{column: python type}``."""
+    return T.StructType([T.StructField(name, _SPARK_TYPES[kind]) for name, kind in columns.items()])
+
+
+def _with(schema: T.StructType, *fields: T.StructField) -> T.StructType:
+    return T.StructType(list(schema.fields) + list(fields))
+
+
+RUN_ID = T.StructField("run_id", T.StringType())
+
+VIDEOS = _with(struct_of(split_stage.VIDEO_COLUMNS), RUN_ID, T.StructField("processed_at", T.TimestampType()))
+
+# Columns later stages fill (motion, aesthetics, filtering) exist from the start, null until then.
+CLIPS = _with(
+    struct_of(split_stage.CLIP_COLUMNS),
+    T.StructField("motion_global_mean", T.DoubleType()),
+    T.StructField("motion_per_patch_min_256", T.DoubleType()),
+    T.StructField("aesthetic_score", T.DoubleType()),
+    T.StructField("filtered_by", T.StringType()),
+    RUN_ID,
+)
+
+# What Cosmos-Curate writes to summary.json, one row per run.
+RUNS = T.StructType([
+    RUN_ID,
+    T.StructField("pipeline", T.StringType()),
+    T.StructField("arguments", T.StringType()),
+    T.StructField("started_at", T.TimestampType()),
+    T.StructField("ended_at", T.TimestampType()),
+    T.StructField("spark_master", T.StringType()),
+    T.StructField("num_input_videos", T.LongType()),
+    T.StructField("num_skipped_videos", T.LongType()),
+    T.StructField("num_processed_videos", T.LongType()),
+    T.StructField("num_error_videos", T.LongType()),
+    T.StructField("num_clips", T.LongType()),
+    T.StructField("total_video_duration_s", T.DoubleType()),
+    T.StructField("total_clip_duration_s", T.DoubleType()),
+    T.StructField("max_clip_duration_s", T.DoubleType()),
+    T.StructField("pipeline_run_time_s", T.DoubleType()),
+])
+
+TABLES = {"videos": (VIDEOS, ["video_id"]), "clips": (CLIPS, ["clip_id"]), "runs": (RUNS, ["run_id"])}
+
+
+def table_path(lake: str, name: str) -> str:
+    return os.path.join(lake, name)
+
+
+def ensure_table(spark: SparkSession, lake: str, name: str) -> DeltaTable:
+    """The Delta table ``name`` under ``lake``, created empty with its schema if it does not exist."""
+    schema, _ = TABLES[name]
+    return DeltaTable.createIfNotExists(spark).location(table_path(lake, name)).addColumns(schema).execute()
+
+
+def read_table(spark: SparkSession, lake: str, name: str) -> DataFrame:
+    return spark.read.format("delta").load(table_path(lake, name))
+
+
+def merge_rows(spark: SparkSession, lake: str, name: str, rows: DataFrame) -> None:
+    """Upsert ``rows`` into table ``name`` on its keys: new keys inserted, existing ones replaced.
+
+    ``rows`` is conformed to the table's columns (missing ones null), so running the same write
+    twice leaves the table as one write did. Keys must be unique within ``rows``.
+    """
+    schema, keys = TABLES[name]
+    conformed = rows.select([
+        (rows[f.name] if f.name in rows.columns else _null()).cast(f.dataType).alias(f.name) for f in schema.fields
+    ])
+    target = ensure_table(spark, lake, name)
+    condition = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    (target.alias("t").merge(conformed.alias("s"), condition)
+     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+
+
+def _null():
+    from pyspark.sql import functions as F
+
+    return F.lit(None)
+
+
+def delta_tables_under(lake: str) -> dict[str, str]:
+    """Every Delta table directly under ``lake``, by folder name."""
+    if not os.path.isdir(lake):
+        return {}
+    return {
+        name: os.path.join(lake, name)
+        for name in sorted(os.listdir(lake))
+        if os.path.isdir(os.path.join(lake, name, "_delta_log"))
+    }
