@@ -1,0 +1,41 @@
+# Every target is idempotent: setup installs once, later runs only check.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+JARS   := .cache/jars
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup jars demo test bench wheel clean
+
+setup: $(STAMP) $(JARS)/.fetched
+
+# pip keeps its cache (~/.cache/pip), so torch and friends download once per machine.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+jars: $(JARS)/.fetched
+
+# Delta Lake's Spark JARs come from Maven Central; the pom pins them to the delta-spark wheel.
+$(JARS)/.fetched: conf/maven/pom.xml
+	mvn --quiet --batch-mode -f conf/maven/pom.xml dependency:copy-dependencies \
+	    -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)
+	touch $@
+
+demo: setup
+	$(PY) -m curate_udfs.testing.samples demo/input
+	$(VENV)/bin/cliplake split --input-video-path demo/input --output-path demo/lake
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/split.py
+
+wheel: setup
+	$(PY) -m pip wheel --no-deps --wheel-dir dist .
+
+clean:
+	rm -rf demo dist build *.egg-info .pytest_cache
