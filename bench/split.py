@@ -2,7 +2,8 @@
 
 Input: six 30-second 640x360 videos cut together from the bundled sample videos (cached in
 .cache/bench). Floor: one Python process that, per video, decodes 48x27 frames, runs TransNetV2
-and encodes every shot with libx264 at the job's settings (its FFmpeg and torch use every core).
+(torch on every core) and encodes every shot with libx264 at the job's settings (preset, crf,
+and one encoder thread, as the job gives each task).
 Job: `cliplake split` in a fresh process, Spark start included. Prints both wall times, their
 ratio (job / floor, lower is better) and the peak resident memory of each process tree.
 
@@ -38,7 +39,7 @@ for path in sys.argv[2:]:
     info = probe_video(path)
     probs = predict_cut_probabilities(iter_small_rgb_frames(path, 48, 27))
     spans = TransNetV2Rules().spans(probs, info.fps)
-    for clip in encode_spans(iter_video_frames(path), spans, info.frame_rate, EncoderSettings(threads=0)):
+    for clip in encode_spans(iter_video_frames(path), spans, info.frame_rate, EncoderSettings(threads=1)):
         with open(os.path.join(out, f"{os.path.basename(path)}_{clip.start_frame}.mp4"), "wb") as f:
             f.write(clip.data)
 """

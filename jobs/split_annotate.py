@@ -10,6 +10,7 @@ import json
 import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from pyspark import StorageLevel, TaskContext
@@ -95,6 +96,8 @@ def build_config(args: argparse.Namespace, clips_dir: str, task_cpus: int = 1) -
 
 def _pending_videos(spark: SparkSession, lake: str, paths: list[str], retry_errors: bool) -> list[str]:
     """Listed videos not yet done: those already ``ok`` (and, unless retrying, ``error``) are skipped."""
+    if not tables.exists(spark, lake, "videos"):
+        return paths  # a new lake: nothing is done yet
     done_status = ["ok"] if retry_errors else ["ok", "error"]
     listed = spark.createDataFrame([(p,) for p in paths], "source_path string")
     done = tables.read_table(spark, lake, "videos").where(F.col("status").isin(done_status)).select("source_path")
@@ -120,8 +123,28 @@ def _write(spark: SparkSession, lake: str, results: DataFrame, run_id: str) -> N
     stamp = F.lit(run_id).alias("run_id")
     clips = results.select(F.explode("clips").alias("c")).select("c.*", stamp)
     tables.merge_rows(spark, lake, "clips", clips)
-    videos = results.drop("clips", "processing_s").select("*", stamp, F.current_timestamp().alias("processed_at"))
+    videos = results.drop("clips").select("*", stamp, F.current_timestamp().alias("processed_at"))
     tables.merge_rows(spark, lake, "videos", videos)
+
+
+_STATS = ("num_processed_videos", "num_error_videos", "num_clips", "total_video_duration_s",
+          "total_clip_duration_s", "max_clip_duration_s")
+
+
+def _statistics(results: DataFrame) -> tuple[dict, list[tuple[str, str]]]:
+    """Run the split (``results`` is cached) and count what it did; the failed videos and why."""
+    clip_s = F.aggregate("clips", F.lit(0.0), lambda acc, c: acc + (c["end_s"] - c["start_s"]))
+    longest = F.array_max(F.transform("clips", lambda c: c["end_s"] - c["start_s"]))
+    row = results.agg(
+        F.count("*").alias("num_processed_videos"),
+        F.count(F.when(F.col("status") == "error", 1)).alias("num_error_videos"),
+        F.coalesce(F.sum("num_clips"), F.lit(0)).alias("num_clips"),
+        F.coalesce(F.sum("duration_s"), F.lit(0.0)).alias("total_video_duration_s"),
+        F.coalesce(F.sum(clip_s), F.lit(0.0)).alias("total_clip_duration_s"),
+        F.coalesce(F.max(longest), F.lit(0.0)).alias("max_clip_duration_s"),
+    ).first()
+    errors = results.where("status = 'error'").select("source_path", "error").collect()
+    return row.asDict(), [(r.source_path, r.error) for r in errors]
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
@@ -132,30 +155,21 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     task_cpus = int(spark.conf.get("spark.task.cpus", "1"))
     config = build_config(args, os.path.join(lake, "media", "clips"), task_cpus)
     paths = listing.list_videos(args.input_video_path, args.input_video_list_json_path, args.limit)
-    for name in tables.TABLES:
-        tables.ensure_table(spark, lake, name)
     pending = _pending_videos(spark, lake, paths, args.retry_errors) if paths else []
 
-    stats = {"num_processed_videos": 0, "num_error_videos": 0, "num_clips": 0, "total_video_duration_s": 0.0,
-             "total_clip_duration_s": 0.0, "max_clip_duration_s": 0.0}
-    errors: list[tuple[str, str]] = []
-    if pending:
-        results = _split(spark, config, pending)
-        try:
-            clip_s = F.aggregate("clips", F.lit(0.0), lambda acc, c: acc + (c["end_s"] - c["start_s"]))
-            longest = F.array_max(F.transform("clips", lambda c: c["end_s"] - c["start_s"]))
-            row = results.agg(
-                F.count("*").alias("num_processed_videos"),
-                F.count(F.when(F.col("status") == "error", 1)).alias("num_error_videos"),
-                F.coalesce(F.sum("num_clips"), F.lit(0)).alias("num_clips"),
-                F.coalesce(F.sum("duration_s"), F.lit(0.0)).alias("total_video_duration_s"),
-                F.coalesce(F.sum(clip_s), F.lit(0.0)).alias("total_clip_duration_s"),
-                F.coalesce(F.max(longest), F.lit(0.0)).alias("max_clip_duration_s"),
-            ).first()
-            stats.update(row.asDict())
-            errors = [(r.source_path, r.error) for r in results.where("status = 'error'").select("source_path", "error").collect()]
+    stats, errors = {name: 0.0 if name.endswith("_s") else 0 for name in _STATS}, []
+    results = _split(spark, config, pending) if pending else None
+    try:
+        # Table creation (Delta's first-use warm-up on the driver) overlaps the video work.
+        with ThreadPoolExecutor(max_workers=1) as background:
+            prepared = background.submit(lambda: [tables.ensure_table(spark, lake, name) for name in tables.TABLES])
+            if results is not None:
+                stats, errors = _statistics(results)
+            prepared.result()
+        if results is not None:
             _write(spark, lake, results, run_id)
-        finally:
+    finally:
+        if results is not None:
             results.unpersist()
 
     summary = {

@@ -66,6 +66,10 @@ def ensure_table(spark: SparkSession, lake: str, name: str) -> DeltaTable:
     return DeltaTable.createIfNotExists(spark).location(table_path(lake, name)).addColumns(schema).execute()
 
 
+def exists(spark: SparkSession, lake: str, name: str) -> bool:
+    return DeltaTable.isDeltaTable(spark, table_path(lake, name))
+
+
 def read_table(spark: SparkSession, lake: str, name: str) -> DataFrame:
     return spark.read.format("delta").load(table_path(lake, name))
 
