@@ -26,7 +26,7 @@ from jobs.report import print_table
 
 PIPELINE = "split"
 INPUT_SCHEMA = T.StructType([T.StructField(c, T.StringType()) for c in split_stage.INPUT_COLUMNS])
-RESULT_SCHEMA = tables._with(
+RESULT_SCHEMA = tables.with_fields(
     tables.struct_of(split_stage.VIDEO_COLUMNS),
     T.StructField("clips", T.ArrayType(tables.struct_of(split_stage.CLIP_COLUMNS))),
 )

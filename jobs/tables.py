@@ -4,6 +4,7 @@ import os
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from curate_udfs import split_stage
@@ -16,16 +17,17 @@ def struct_of(columns: dict[str, type]) -> T.StructType:
     return T.StructType([T.StructField(name, _SPARK_TYPES[kind]) for name, kind in columns.items()])
 
 
-def _with(schema: T.StructType, *fields: T.StructField) -> T.StructType:
+def with_fields(schema: T.StructType, *fields: T.StructField) -> T.StructType:
+    """``schema`` with ``fields`` appended."""
     return T.StructType(list(schema.fields) + list(fields))
 
 
 RUN_ID = T.StructField("run_id", T.StringType())
 
-VIDEOS = _with(struct_of(split_stage.VIDEO_COLUMNS), RUN_ID, T.StructField("processed_at", T.TimestampType()))
+VIDEOS = with_fields(struct_of(split_stage.VIDEO_COLUMNS), RUN_ID, T.StructField("processed_at", T.TimestampType()))
 
 # Columns later stages fill (motion, aesthetics, filtering) exist from the start, null until then.
-CLIPS = _with(
+CLIPS = with_fields(
     struct_of(split_stage.CLIP_COLUMNS),
     T.StructField("motion_global_mean", T.DoubleType()),
     T.StructField("motion_per_patch_min_256", T.DoubleType()),
@@ -82,18 +84,12 @@ def merge_rows(spark: SparkSession, lake: str, name: str, rows: DataFrame) -> No
     """
     schema, keys = TABLES[name]
     conformed = rows.select([
-        (rows[f.name] if f.name in rows.columns else _null()).cast(f.dataType).alias(f.name) for f in schema.fields
+        (rows[f.name] if f.name in rows.columns else F.lit(None)).cast(f.dataType).alias(f.name) for f in schema.fields
     ])
     target = ensure_table(spark, lake, name)
     condition = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     (target.alias("t").merge(conformed.alias("s"), condition)
      .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
-
-
-def _null():
-    from pyspark.sql import functions as F
-
-    return F.lit(None)
 
 
 def delta_tables_under(lake: str) -> dict[str, str]:
