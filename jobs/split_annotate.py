@@ -10,7 +10,6 @@ import json
 import os
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from pyspark import StorageLevel, TaskContext
@@ -158,19 +157,15 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     pending = _pending_videos(spark, lake, paths, args.retry_errors) if paths else []
 
     stats, errors = {name: 0.0 if name.endswith("_s") else 0 for name in _STATS}, []
-    results = _split(spark, config, pending) if pending else None
-    try:
-        # Table creation (Delta's first-use warm-up on the driver) overlaps the video work.
-        with ThreadPoolExecutor(max_workers=1) as background:
-            prepared = background.submit(lambda: [tables.ensure_table(spark, lake, name) for name in tables.TABLES])
-            if results is not None:
-                stats, errors = _statistics(results)
-            prepared.result()
-        if results is not None:
+    if pending:
+        results = _split(spark, config, pending)
+        try:
+            stats, errors = _statistics(results)
             _write(spark, lake, results, run_id)
-    finally:
-        if results is not None:
+        finally:
             results.unpersist()
+    for name in tables.TABLES:  # a lake is complete even when nothing was processed
+        tables.ensure_table(spark, lake, name)
 
     summary = {
         "run_id": run_id, "pipeline": PIPELINE, "arguments": json.dumps(vars(args), default=str, sort_keys=True),
