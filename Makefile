@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 JARS   := .cache/jars
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup jars demo test bench bench-dedup bench-shard wheel clean
+.PHONY: setup jars demo test test-spark35 bench bench-dedup bench-shard wheel clean
 
 setup: $(STAMP) $(JARS)/.fetched
 
@@ -13,7 +13,7 @@ setup: $(STAMP) $(JARS)/.fetched
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[spark,dev]'
 	touch $@
 
 jars: $(JARS)/.fetched
@@ -35,6 +35,47 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+	$(MAKE) test-spark35
+
+# Spark 3.5 (EMR 7.x, Databricks 14.3/15.4 LTS): the `spark35` extra's pyspark and delta-spark in a
+# venv of their own (no pip or setuptools either) that borrows everything else (torch, av, pytest,
+# pip...) from .venv through a .pth line, which comes after the venv's own packages: its pyspark wins.
+VENV35  := .venv-spark35
+PY35    := $(VENV35)/bin/python
+JARS35  := .cache/jars-spark35
+STAMP35 := $(VENV35)/.installed-stamp
+PURELIB := import sysconfig; print(sysconfig.get_paths()["purelib"])
+SPARK35_EXTRA := import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["spark35"], sep="\n")
+# What the Spark version can break, run again on 3.5: the wheel (metadata, the no-pyspark message,
+# spark-submit on local-cluster: TransNetV2 on a bundled sample, embeddings, tiny-VLM captions),
+# the annotate stages (motion, captions, previews) and the GPU resource profile on local-cluster,
+# dedup (Spark ML k-means) and shard (text encoder, tars, manifest MERGE).
+ANNOTATE := tests/integration/test_annotate_job.py
+DEDUP    := tests/integration/test_dedup_job.py
+SPARK35_TESTS := tests/deployment \
+    $(ANNOTATE)::test_motion_filter_marks_the_static_clip $(ANNOTATE)::test_embeddings_only_for_clips_in_play \
+    $(ANNOTATE)::test_captions_per_window_with_previews $(ANNOTATE)::test_runs_row_counts_annotations \
+    $(ANNOTATE)::test_gpu_share_becomes_a_resource_profile_on_a_cluster \
+    $(DEDUP)::test_planted_copies_found_one_of_each_pair_kept $(DEDUP)::test_summary_centroids_and_runs_tables \
+    $(DEDUP)::test_cosmos_layout_has_the_documented_files_and_columns \
+    tests/integration/test_shard_job.py::test_every_window_reads_back_with_webdataset
+
+$(STAMP35): pyproject.toml $(STAMP)
+	rm -rf $(VENV35)
+	$(PYTHON) -m venv --without-pip $(VENV35)
+	$(PY) -c '$(SPARK35_EXTRA)' > $(VENV35)/requirements.txt
+	$(PY) -m pip --python $(PY35) install --quiet -r $(VENV35)/requirements.txt
+	printf '%s\n' '$(CURDIR)' "$$($(PY) -c '$(PURELIB)')" > "$$($(PY35) -c '$(PURELIB)')/cliplake-dev.pth"
+	$(PY35) -c 'import pyspark, delta, torch, av, jobs; assert pyspark.__version__.startswith("3.5."), pyspark.__file__'
+	touch $@
+
+$(JARS35)/.fetched: conf/maven/spark35/pom.xml
+	mvn --quiet --batch-mode -f conf/maven/spark35/pom.xml dependency:copy-dependencies \
+	    -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS35)
+	touch $@
+
+test-spark35: $(STAMP35) $(JARS35)/.fetched
+	CLIPLAKE_JARS_DIR=$(CURDIR)/$(JARS35) $(PY35) -m pytest $(SPARK35_TESTS)
 
 bench: setup
 	$(PY) bench/split.py

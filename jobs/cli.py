@@ -1,43 +1,62 @@
-"""`cliplake`: one command, a subcommand per pipeline. Options are parsed once, here."""
+"""`cliplake`: one command, a subcommand per pipeline. Options are parsed once, here.
+
+The pipeline modules import pyspark, which the wheel does not bring (a cluster has its own; the
+`spark` extra installs one locally), so they are imported only when used: ``main`` can then say
+what is missing instead of failing with an import traceback.
+"""
 
 import argparse
+import importlib
+import importlib.util
 import sys
 
 from curate_udfs.errors import EnvironmentProblem, StorageError
-from jobs import caption, dedup, presigned, shard, split_annotate, sql
-from jobs.session import PROFILES, get_spark
 
-COMMANDS = {
-    "split": (split_annotate, "split videos into shot clips, transcode, filter, embed and caption them (Cosmos split-annotate)"),
-    "caption": (caption, "caption a lake's clips again as a new annotation version"),
-    "shard": (shard, "write a webdataset for training from a lake's captioned clips (Cosmos shard-dataset)"),
-    "dedup": (dedup, "semantic dedup (SemDeDup) of clip embeddings: k-means, then near-duplicates within each cluster"),
-    "sql": (sql, "run Spark SQL over a lake's tables"),
+COMMANDS = {  # name -> (module under jobs/, summary)
+    "split": ("split_annotate", "split videos into shot clips, transcode, filter, embed and caption them (Cosmos split-annotate)"),
+    "caption": ("caption", "caption a lake's clips again as a new annotation version"),
+    "shard": ("shard", "write a webdataset for training from a lake's captioned clips (Cosmos shard-dataset)"),
+    "dedup": ("dedup", "semantic dedup (SemDeDup) of clip embeddings: k-means, then near-duplicates within each cluster"),
+    "sql": ("sql", "run Spark SQL over a lake's tables"),
 }
+SPARK_PACKAGES = {"pyspark": "pyspark", "delta": "delta-spark"}  # import name -> distribution
+
+
+def missing_spark_packages() -> list[str]:
+    """The distributions of ``SPARK_PACKAGES`` this Python cannot import."""
+    return [dist for name, dist in SPARK_PACKAGES.items() if importlib.util.find_spec(name) is None]
+
+
+def _module(command: str):
+    return importlib.import_module(f"jobs.{COMMANDS[command][0]}")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from jobs.session import PROFILES
+
     parser = argparse.ArgumentParser(prog="cliplake", description="Video data curation on Spark and Delta Lake.")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, (module, summary) in COMMANDS.items():
+    for name, (_, summary) in COMMANDS.items():
         sub = commands.add_parser(name, help=summary, description=summary,
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         sub.add_argument("--spark-profile", default="local",
                          help=f"conf/{{profile}}.conf used when cliplake starts Spark itself ({', '.join(PROFILES)}); "
                               "ignored under spark-submit")
-        module.add_arguments(sub)
+        _module(name).add_arguments(sub)
     return parser
 
 
 def run_command(argv: list[str] | None = None):
     """Parse ``argv`` and run the command; returns what the pipeline returns (its ``runs`` row)."""
+    from jobs import presigned
+    from jobs.session import get_spark
+
     args = build_parser().parse_args(argv)
-    module, _ = COMMANDS[args.command]
     try:
         presigned.check_options(args)
         spark = get_spark(args.spark_profile, f"cliplake-{args.command}")
         with presigned.staged(args):  # no-op unless --input/--output-presigned-s3-url
-            return module.run(spark, args)
+            return _module(args.command).run(spark, args)
     except (EnvironmentProblem, ValueError, StorageError) as e:
         # Wrong options or a missing piece of the environment: one clear line, no traceback.
         print(f"cliplake {args.command}: error: {e}", file=sys.stderr)
@@ -45,6 +64,12 @@ def run_command(argv: list[str] | None = None):
 
 
 def main(argv: list[str] | None = None) -> int:
+    missing = missing_spark_packages()
+    if missing:
+        print(f"cliplake: error: {' and '.join(missing)} not found. cliplake runs on the Spark of the Python it is "
+              "started with: use a Spark cluster's Python (Databricks, EMR: spark-submit), or install a local "
+              "Spark with pip install 'cliplake[spark]'", file=sys.stderr)
+        return 2
     run_command(argv)
     return 0
 

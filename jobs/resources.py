@@ -6,9 +6,14 @@ packs four model workers per GPU. Local mode has no resource scheduling: the req
 dropped there and models take whatever device torch sees.
 """
 
+import inspect
+from typing import Callable, Iterator
+
+import pandas as pd
 from pyspark import TaskContext
 from pyspark.resource import ResourceProfile, ResourceProfileBuilder, TaskResourceRequests
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
 
 GPU = "gpu"
 
@@ -61,3 +66,24 @@ def task_gpu_addresses() -> list[str]:
 def task_cpus() -> int:
     context = TaskContext.get()
     return context.cpus() if context else 1
+
+
+# pyspark 4.0 added mapInPandas(..., profile=); pyspark 3.5 (EMR 7, Databricks 14.3/15.4 LTS) lacks it.
+MAP_IN_PANDAS_TAKES_PROFILE = "profile" in inspect.signature(DataFrame.mapInPandas).parameters
+
+
+def map_in_pandas(frame: DataFrame, function: Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]],
+                  schema: StructType, profile: ResourceProfile | None) -> DataFrame:
+    """``frame.mapInPandas(function, schema)`` with its tasks in ``profile`` (None: the default profile).
+
+    Without the ``profile`` argument (pyspark 3.5) the profile goes on the RDD the mapped rows are
+    read back through: the map is narrow, so it runs in that RDD's stage, which Spark schedules in
+    the profile. The cost is one more Python pass over the stage's output rows (pickled Rows instead
+    of Arrow batches straight to the JVM), only for stages that have a profile.
+    """
+    if MAP_IN_PANDAS_TAKES_PROFILE:
+        return frame.mapInPandas(function, schema, profile=profile)
+    mapped = frame.mapInPandas(function, schema)
+    if profile is None:
+        return mapped
+    return frame.sparkSession.createDataFrame(mapped.rdd.withResources(profile), schema)

@@ -362,7 +362,7 @@ class _Writer:
             return embed_caption_batches(batches, text_config, columns, addresses)
 
         # Checkpointed between the stages: the text encoder may run in a GPU profile, the writer in the default one.
-        embedded = rows.mapInPandas(embed, embedded_schema, profile=self.profile).localCheckpoint(eager=True)
+        embedded = resources.map_in_pandas(rows, embed, embedded_schema, self.profile).localCheckpoint(eager=True)
         writer = c.writer
         manifest = embedded.mapInPandas(lambda b: write_shard_batches(b, writer), tables.struct_of(MANIFEST_COLUMNS)).collect()
         self._record(manifest, {first_seq + i: g for i, g in enumerate(wave)})

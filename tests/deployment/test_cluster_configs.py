@@ -7,10 +7,13 @@ options renamed or removed break it.
 import glob
 import importlib
 import json
+import re
 import subprocess
 import tomllib
+from xml.etree import ElementTree
 
 import pytest
+from packaging.requirements import Requirement
 
 from jobs.cli import build_parser
 from jobs.session import REPO_ROOT
@@ -84,6 +87,32 @@ def test_emr_configurations_and_scripts_are_well_formed():
     assert classifications["spark-defaults"]["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     for script in glob.glob(str(CONF / "*" / "*.sh")):
         subprocess.run(["bash", "-n", script], check=True)
+
+
+def test_emr_bootstrap_keeps_the_clusters_spark():
+    """The wheel is installed without its `spark` extra, and Delta's Python API without dependencies."""
+    installs = [line for line in (CONF / "emr" / "bootstrap.sh").read_text().splitlines()
+                if re.search(r"pip install", line) and not line.lstrip().startswith("#")]
+    wheel = [line for line in installs if "${WHEEL}" in line]
+    assert len(wheel) == 1 and "[s3]" in wheel[0] and "spark" not in wheel[0]
+    for line in installs:
+        assert "pyspark" not in line
+        assert "delta-spark" not in line or "--no-deps" in line
+
+
+SCALA = {"4": "2.13", "3": "2.12"}  # the Scala each pyspark major version is built with
+
+
+@pytest.mark.parametrize("extra, pom", [("spark", "pom.xml"), ("spark35", "spark35/pom.xml")])
+def test_spark_extras_match_their_delta_jars(extra, pom):
+    """pyspark and delta-spark only in extras; each extra's Delta pin is the version its pom fetches."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert not {Requirement(r).name for r in project["dependencies"]} & {"pyspark", "delta-spark"}
+    pins = {r.name: str(r.specifier) for r in map(Requirement, project["optional-dependencies"][extra])}
+    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
+    properties = ElementTree.parse(CONF / "maven" / pom).getroot().find("m:properties", namespace)
+    assert pins["delta-spark"] == "==" + properties.find("m:delta.version", namespace).text
+    assert properties.find("m:scala.binary.version", namespace).text == SCALA[pins["pyspark"].removeprefix("==")[0]]
 
 
 def test_the_check_catches_a_wrong_option():

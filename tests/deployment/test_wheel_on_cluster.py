@@ -4,14 +4,15 @@ Driver and executors run a Python that has cliplake's dependencies but not clipl
 import cliplake from the wheel given with --py-files, as on a cluster where nothing was installed.
 """
 
+import email
 import glob
 import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 
 import pytest
+from packaging.requirements import Requirement
 
 from jobs import tables
 from jobs.session import JARS_DIR, REPO_ROOT
@@ -35,15 +36,16 @@ def wheel(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def python_without_cliplake(tmp_path_factory):
-    """A venv that sees this environment's packages (a plain path entry: the editable install's
-    .pth hook is not run) but not cliplake's source tree."""
+    """A venv that sees this environment's packages (plain path entries: the editable install's
+    .pth hook is not run) but not cliplake's source tree. All site-packages folders on the path,
+    in order: under `make test-spark35` the pyspark 3.5 venv's, then the one it borrows from."""
     venv = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = str(venv / "bin" / "python")
     site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           check=True, capture_output=True, text=True).stdout.strip()
     with open(os.path.join(site, "deps.pth"), "w") as f:
-        f.write(sysconfig.get_paths()["purelib"] + "\n")
+        f.write("".join(p + "\n" for p in sys.path if p.endswith("site-packages")))
     return python
 
 
@@ -61,7 +63,47 @@ def test_wheel_holds_both_packages_and_no_tests(wheel):
     assert any(n.endswith("entry_points.txt") for n in names)
 
 
-def test_spark_submit_with_the_wheel_on_local_cluster(spark, wheel, python_without_cliplake, tmp_path, samples):
+def wheel_requirements(wheel) -> list[Requirement]:
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = email.message_from_bytes(archive.read(name))
+    return [Requirement(r) for r in metadata.get_all("Requires-Dist")]
+
+
+def test_wheel_requires_spark_only_through_an_extra(wheel):
+    """Installed on Databricks or EMR, the wheel must leave the cluster's pyspark and Delta alone."""
+    requirements = wheel_requirements(wheel)
+    unconditional = {r.name for r in requirements if r.marker is None or r.marker.evaluate({"extra": ""})}
+    assert {"torch", "av", "pandas"} <= unconditional  # the check sees the real dependencies
+    assert not unconditional & {"pyspark", "delta-spark"}
+    extras = {}
+    for r in requirements:
+        for extra in ("spark", "spark35"):
+            if r.marker is not None and r.marker.evaluate({"extra": extra}):
+                extras.setdefault(extra, {})[r.name] = str(r.specifier)
+    assert extras["spark"] == {"pyspark": "==4.0.1", "delta-spark": "==4.0.1"}
+    assert set(extras["spark35"]) == {"pyspark", "delta-spark"}
+    assert all(spec.startswith("==3.") for spec in extras["spark35"].values())
+
+
+def test_cliplake_without_pyspark_names_the_extra(wheel, tmp_path):
+    """`pip install cliplake-*.whl` where no Spark is installed: the command says how to get one."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
+                    "--no-deps", "--no-index", wheel], check=True, capture_output=True)
+    done = subprocess.run([str(venv / "bin" / "cliplake"), "split", "--input-video-path", str(tmp_path),
+                           "--output-path", str(tmp_path / "lake")], env=clean_env(str(venv / "bin" / "python")),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "pyspark and delta-spark not found" in done.stderr and "pip install 'cliplake[spark]'" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "lake").exists()
+
+
+def test_spark_submit_with_the_wheel_on_local_cluster(spark, wheel, python_without_cliplake, tmp_path, samples, tiny_models):
+    """The default pipeline (TransNetV2, embeddings, captions: by the tiny VLM) from the wheel alone."""
     env = clean_env(python_without_cliplake)
     probe = subprocess.run([python_without_cliplake, "-c", "import curate_udfs"], cwd=tmp_path, env=env, capture_output=True)
     assert probe.returncode != 0, "the test Python must not see cliplake's source tree"
@@ -77,10 +119,11 @@ def test_spark_submit_with_the_wheel_on_local_cluster(spark, wheel, python_witho
         [submit, "--master", "local-cluster[2,1,2048]", "--properties-file", str(REPO_ROOT / "conf" / "local-cluster.conf"),
          "--jars", delta, "--py-files", wheel,
          str(REPO_ROOT / "jobs" / "split_annotate.py"), "--input-video-path", str(videos), "--output-path", str(lake),
-         "--no-generate-captions"],
+         "--captioning-model", tiny_models["vlm"], "--captioning-max-output-tokens", "8"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     run = tables.read_table(spark, str(lake), "runs").first()
     assert run.spark_master == "local-cluster[2,1,2048]" and (run.num_clips, run.num_error_videos) == (1, 0)
+    assert (run.num_embedded_clips, run.num_captioned_clips, run.num_annotation_errors) == (1, 1, 0)
     (clip,) = tables.read_table(spark, str(lake), "clips").collect()
     assert os.path.getsize(clip.location) == clip.num_bytes
