@@ -5,6 +5,7 @@ are read back with delta-rs and the tars with webdataset over boto3, never throu
 """
 
 import json
+import os
 import shutil
 import sys
 
@@ -54,11 +55,11 @@ def pipeline(env, s3_server, tiny_models, tmp_path_factory):
                   "--target-tar-size-mb", "0.01", "--max-tars-per-part", "1"]
     first = cli(env, *shard_args)
     again = cli(env, *shard_args)
-    return s3, first, again
+    return s3, first, again, shard_args
 
 
 def test_dedup_results_on_s3(s3_env, pipeline):
-    s3, _, _ = pipeline
+    s3, *_ = pipeline
     clips = {r["source_path"].rsplit("/", 1)[1]: r["clip_id"] for r in rows(s3_env, f"{LAKE}/clips")}
     dedup = {r["clip_id"]: r for r in rows(s3_env, f"{LAKE}/semantic_dedup")}
     assert set(dedup) == set(clips.values())
@@ -80,7 +81,7 @@ def boto3_url(bucket: str, key: str) -> str:
 
 
 def test_tars_on_s3_read_back_with_webdataset(s3_env, pipeline):
-    s3, first, _ = pipeline
+    s3, first, *_ = pipeline
     clips = {r["clip_id"]: r["source_path"].rsplit("/", 1)[1] for r in rows(s3_env, f"{LAKE}/clips")}
     duplicates = {r["clip_id"] for r in rows(s3_env, f"{LAKE}/semantic_dedup") if r["cosine_sim_score"] >= 1 - 0.01}
     expected = {f"{r['clip_id']}_{r['start_frame']}_{r['end_frame']}" for r in rows(s3_env, f"{LAKE}/captions")
@@ -118,10 +119,23 @@ def test_tars_on_s3_read_back_with_webdataset(s3_env, pipeline):
 
 def test_second_shard_run_checks_and_skips_every_tar(s3_env, pipeline):
     """The resume check downloads and hashes each tar: all match, so nothing is written again."""
-    _, _, again = pipeline
+    again = pipeline[2]
     runs = sorted(rows(s3_env, f"{LAKE}/runs"), key=lambda r: r["started_at"])
     last = [r for r in runs if r["pipeline"] == "shard"][-1]
     assert last["num_tars_written"] == 0 and last["num_tars_skipped"] > 0
+
+
+def test_shard_with_named_profiles_only(s3_env, s3_server, credentials_file, pipeline, list_keys):
+    """No default credentials: the lake (tables, clip files) is read with one profile, the dataset written with another."""
+    shard_args = [a if a != DATASET else "s3://dataset/profiled" for a in pipeline[3]]
+    env = {"AWS_ENDPOINT_URL": s3_server.endpoint_url, "AWS_SHARED_CREDENTIALS_FILE": credentials_file,
+           "AWS_CONFIG_FILE": os.devnull, "AWS_DEFAULT_REGION": "us-east-1"}
+    cli(env, *shard_args, "--input-s3-profile-name", "reader", "--output-s3-profile-name", "writer")
+    run = sorted((r for r in rows(s3_env, f"{LAKE}/runs") if r["pipeline"] == "shard"), key=lambda r: r["started_at"])[-1]
+    written = [m for m in rows(s3_env, f"{LAKE}/shards") if m["dataset_path"] == "s3://dataset/profiled"]
+    assert run["num_tars_written"] == len(written) > 0 and run["num_shard_errors"] == 0
+    assert sorted(f"profiled/{m['tar_path']}" for m in written) == [
+        k for k in list_keys("dataset", "profiled/") if k.endswith(".tar")]
 
 
 def test_tar_put_on_s3_is_checked_by_size_and_hash(s3_env, s3):
