@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         sub.add_argument("--spark-profile", default="local",
                          help=f"conf/{{profile}}.conf used when cliplake starts Spark itself ({', '.join(PROFILES)}); "
-                              "ignored under spark-submit")
+                              "ignored under spark-submit and on Databricks")
         module.add_arguments(sub)
     return parser
 

@@ -55,6 +55,11 @@ def launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def on_databricks() -> bool:
+    """A Databricks cluster (notebooks, wheel and script tasks): its Spark is already running."""
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
 def put_wheels_on_python_path(spark: SparkSession) -> None:
     """Let Python workers import the wheels given with ``spark-submit --py-files``.
 
@@ -70,7 +75,7 @@ def put_wheels_on_python_path(spark: SparkSession) -> None:
 
 
 def get_spark(profile: str | None = None, app_name: str = "cliplake") -> SparkSession:
-    """The active session (spark-submit, notebooks, Databricks), or a new one from ``profile``.
+    """The active or platform session (spark-submit, notebooks, Databricks), or a new one from ``profile``.
 
     Example::
 
@@ -83,7 +88,7 @@ def get_spark(profile: str | None = None, app_name: str = "cliplake") -> SparkSe
     if active is not None:
         put_wheels_on_python_path(active)
         return active
-    if launched_by_spark_submit():
+    if launched_by_spark_submit() or on_databricks():  # the platform's session and settings, never a profile
         spark = SparkSession.builder.appName(app_name).getOrCreate()
         put_wheels_on_python_path(spark)
         return spark
