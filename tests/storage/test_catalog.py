@@ -59,7 +59,7 @@ def test_catalog_and_schema_come_together(tmp_path):
 
 
 def test_dedup_and_shard_read_and_write_catalog_tables(spark, schema, tmp_path, tiny_models):
-    """split (captioned), dedup and shard on catalog.schema names, as the Databricks job runs them; shard time-travels."""
+    """split (captioned), dedup, shard and caption on catalog.schema names, as the Databricks job runs them."""
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     write_video(str(inputs / "pan.mp4"), [330], width=384, height=256, fps=24, speed=4.0)
@@ -97,3 +97,8 @@ def test_dedup_and_shard_read_and_write_catalog_tables(spark, schema, tmp_path, 
     runs = spark.table(f"{names}.runs").where("pipeline = 'shard'").orderBy("started_at").collect()
     assert [json.loads(r.input_table_versions)["captions"] for r in runs] == [captioned, captioned + 1]
     assert not (media / "shards").exists() and os.listdir(media) == ["media"]  # tables are not folders
+
+    run_command(["caption", "--output-path", str(media), *lake, "--annotation-version", "v1", "--captioning-model",
+                 tiny_models["vlm"], "--captioning-window-size", "128", "--captioning-max-output-tokens", "6"])
+    counts = dict(spark.table(f"{names}.captions").groupBy("annotation_version").count().collect())
+    assert counts == {"v0": 6, "v1": 6}  # two clips of three windows, each version
