@@ -54,8 +54,8 @@ def pipeline(env, s3_server, tiny_models, tmp_path_factory):
                   "--text-encoder-model", tiny_models["t5"], "--text-encoder-batch-size", "2",
                   "--target-tar-size-mb", "0.01", "--max-tars-per-part", "1"]
     first = cli(env, *shard_args)
-    again = cli(env, *shard_args)
-    return s3, first, again, shard_args
+    cli(env, *shard_args)  # the second run: see test_second_shard_run_checks_and_skips_every_tar
+    return s3, first, shard_args
 
 
 def test_dedup_results_on_s3(s3_env, pipeline):
@@ -119,15 +119,14 @@ def test_tars_on_s3_read_back_with_webdataset(s3_env, pipeline):
 
 def test_second_shard_run_checks_and_skips_every_tar(s3_env, pipeline):
     """The resume check downloads and hashes each tar: all match, so nothing is written again."""
-    again = pipeline[2]
     runs = sorted(rows(s3_env, f"{LAKE}/runs"), key=lambda r: r["started_at"])
-    last = [r for r in runs if r["pipeline"] == "shard"][-1]
+    last = [r for r in runs if r["pipeline"] == "shard" and json.loads(r["arguments"])["output_dataset_path"] == DATASET][-1]
     assert last["num_tars_written"] == 0 and last["num_tars_skipped"] > 0
 
 
 def test_shard_with_named_profiles_only(s3_env, s3_server, credentials_file, pipeline, list_keys):
     """No default credentials: the lake (tables, clip files) is read with one profile, the dataset written with another."""
-    shard_args = [a if a != DATASET else "s3://dataset/profiled" for a in pipeline[3]]
+    shard_args = [a if a != DATASET else "s3://dataset/profiled" for a in pipeline[2]]
     env = {"AWS_ENDPOINT_URL": s3_server.endpoint_url, "AWS_SHARED_CREDENTIALS_FILE": credentials_file,
            "AWS_CONFIG_FILE": os.devnull, "AWS_DEFAULT_REGION": "us-east-1"}
     cli(env, *shard_args, "--input-s3-profile-name", "reader", "--output-s3-profile-name", "writer")
