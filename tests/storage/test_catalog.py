@@ -76,6 +76,9 @@ def test_dedup_and_shard_read_and_write_catalog_tables(spark, schema, tmp_path, 
     captioned = spark.sql(f"DESCRIBE HISTORY {names}.captions").agg({"version": "max"}).first()[0]
     original = {(r.clip_id, r.start_frame): r.caption for r in spark.table(f"{names}.captions").collect()}
     spark.sql(f"UPDATE {names}.captions SET caption = 'rewritten'")
+    before = run_command(["sql", "--output-path", str(media), *lake,  # as README shows: time travel by the table's name
+                          f"SELECT clip_id, start_frame, caption FROM {names}.captions VERSION AS OF {captioned}"])
+    assert {(r.clip_id, r.start_frame): r.caption for r in before} == original != {}
 
     def shard(out, *extra):
         return run_command(["shard", "--input-clip-path", str(media), *lake, "--input-semantic-dedup-path", str(media),
