@@ -31,8 +31,14 @@ def env(s3_server):
             "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
+def profiles_only(s3_server, credentials_file) -> dict:
+    """An AWS environment with named profiles (reader, lister, writer) and no default credentials."""
+    return {"AWS_ENDPOINT_URL": s3_server.endpoint_url, "AWS_SHARED_CREDENTIALS_FILE": credentials_file,
+            "AWS_CONFIG_FILE": os.devnull, "AWS_DEFAULT_REGION": "us-east-1"}
+
+
 @pytest.fixture(scope="module")
-def pipeline(env, s3_server, tiny_models, tmp_path_factory):
+def pipeline(env, s3_server, credentials_file, tiny_models, tmp_path_factory):
     """pan, dup (a byte copy of pan) and portrait in a bucket; split (captioned), dedup and shard, all on S3."""
     folder = tmp_path_factory.mktemp("s3_shard_input")
     write_video(str(folder / "pan.mp4"), [330], width=384, height=256, fps=FPS, speed=4.0)
@@ -48,7 +54,9 @@ def pipeline(env, s3_server, tiny_models, tmp_path_factory):
     cli(env, "split", "--input-video-path", "s3://sraw/videos/", "--output-path", LAKE, "--splitting-algorithm",
         "fixed-stride", "--fixed-stride-split-duration", "60", "--captioning-model", tiny_models["vlm"],
         "--captioning-window-size", WINDOW, "--captioning-max-output-tokens", "6")
-    cli(env, "dedup", "--output-path", LAKE, "--n-clusters", 2, "--eps-to-extract", 0.01,
+    # Named profiles only (no default credentials): embeddings read with one, results written with the other.
+    cli(profiles_only(s3_server, credentials_file), "dedup", "--output-path", LAKE, "--output-s3-profile-name", "writer",
+        "--input-embeddings-path", LAKE, "--input-s3-profile-name", "reader", "--n-clusters", 2, "--eps-to-extract", 0.01,
         "--export-cosmos-layout", f"{LAKE}/semdedup")
     shard_args = ["shard", "--input-clip-path", LAKE, "--output-dataset-path", DATASET, "--input-semantic-dedup-path", LAKE,
                   "--text-encoder-model", tiny_models["t5"], "--text-encoder-batch-size", "2",
@@ -127,9 +135,7 @@ def test_second_shard_run_checks_and_skips_every_tar(s3_env, pipeline):
 def test_shard_with_named_profiles_only(s3_env, s3_server, credentials_file, pipeline, list_keys):
     """No default credentials: the lake (tables, clip files) is read with one profile, the dataset written with another."""
     shard_args = [a if a != DATASET else "s3://dataset/profiled" for a in pipeline[2]]
-    env = {"AWS_ENDPOINT_URL": s3_server.endpoint_url, "AWS_SHARED_CREDENTIALS_FILE": credentials_file,
-           "AWS_CONFIG_FILE": os.devnull, "AWS_DEFAULT_REGION": "us-east-1"}
-    cli(env, *shard_args, "--input-s3-profile-name", "reader", "--output-s3-profile-name", "writer")
+    cli(profiles_only(s3_server, credentials_file), *shard_args, "--input-s3-profile-name", "reader", "--output-s3-profile-name", "writer")
     run = sorted((r for r in rows(s3_env, f"{LAKE}/runs") if r["pipeline"] == "shard"), key=lambda r: r["started_at"])[-1]
     written = [m for m in rows(s3_env, f"{LAKE}/shards") if m["dataset_path"] == "s3://dataset/profiled"]
     assert run["num_tars_written"] == len(written) > 0 and run["num_shard_errors"] == 0
