@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         sub.add_argument("--spark-profile", default="local",
                          help=f"conf/{{profile}}.conf used when cliplake starts Spark itself ({', '.join(PROFILES)}); "
-                              "ignored under spark-submit")
+                              "ignored under spark-submit and on Databricks")
         _module(name).add_arguments(sub)
     return parser
 

@@ -24,6 +24,7 @@ from pyspark.sql import types as T
 from curate_udfs import objectstore
 from curate_udfs.dedup import semdedup
 from curate_udfs.dedup.config import SemDedupConfig
+from curate_udfs.objectstore import S3Access
 from jobs import dedup_export, dedup_kmeans, runs, s3a, storage_options, tables
 from jobs.lake import Lake
 from jobs.report import print_table
@@ -38,8 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     io.add_argument("--output-path", required=True,
                     help="lake root (folder or s3://bucket/prefix): semantic_dedup, dedup_summary and dedup_centroids go here")
     io.add_argument("--input-embeddings-path", default=None,
-                    help="lake (folder or s3://bucket/prefix) whose clip_embeddings table is read (default: the output lake; "
-                         "reached with the output lake's S3 profile)")
+                    help="lake (folder or s3://bucket/prefix) whose clip_embeddings table is read (default: the output lake)")
+    io.add_argument("--input-s3-profile-name", default=None,
+                    help="AWS profile for an s3:// --input-embeddings-path (default: the usual AWS credential chain)")
     io.add_argument("--embedding-model", default=None, help="which model's embeddings (default: the one with most rows)")
     io.add_argument("--export-cosmos-layout", default=None, metavar="DIR",
                     help="also write Cosmos-Curate's clustering_results/ and extraction/ files under DIR (folder or s3://)")
@@ -165,8 +167,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     run_id = str(uuid.uuid4())
     lake = Lake.from_args(args).open(spark, for_writing=True)
     source = lake
-    if args.input_embeddings_path:  # another lake's folder, reached with the output lake's S3 access
-        source = Lake.at(args.input_embeddings_path, access=lake.access).open(spark, for_writing=False)
+    if args.input_embeddings_path:  # another lake's folder
+        source = Lake.at(args.input_embeddings_path, access=S3Access(profile_name=args.input_s3_profile_name))
+        source = source.open(spark, for_writing=False)
     if args.export_cosmos_layout and objectstore.is_s3(args.export_cosmos_layout):
         s3a.configure(spark, args.export_cosmos_layout, lake.access)  # Spark writes the embeddings parquet there
     kmeans_config, prune_config = build_configs(args)

@@ -2,6 +2,7 @@
 
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -31,14 +32,25 @@ def read_profile(name: str) -> dict[str, str]:
 
 
 def delta_jars() -> list[str]:
-    """The Delta Lake JARs `make jars` put in the cache folder; a clear error when they are missing."""
+    """The Delta Lake JARs `make jars` put in the cache folder (empty when there are none)."""
     jars = sorted(str(p) for p in JARS_DIR.glob("delta-*.jar"))
-    if not any("delta-spark" in Path(j).name for j in jars):
-        raise EnvironmentProblem(
-            f"Delta Lake JARs not found in {JARS_DIR}: run `make jars` (Maven fetches them from "
-            "Maven Central) or set CLIPLAKE_JARS_DIR to a folder holding delta-spark and delta-storage"
-        )
-    return jars
+    return jars if any("delta-spark" in Path(j).name for j in jars) else []
+
+
+def delta_package() -> str:
+    """Maven coordinates of the Delta JAR matching the installed delta-spark and pyspark.
+
+    What a pip-installed cliplake asks Spark to fetch (from Maven Central, into ~/.ivy2) when
+    there is no JAR folder: the same thing ``delta.configure_spark_with_delta_pip`` does.
+    """
+    import pyspark
+
+    try:
+        version = metadata.version("delta-spark")
+    except metadata.PackageNotFoundError:
+        raise EnvironmentProblem("delta-spark is not installed: pip install 'cliplake[spark]'") from None
+    scala = "2.13" if int(pyspark.__version__.split(".")[0]) >= 4 else "2.12"
+    return f"io.delta:delta-spark_{scala}:{version}"
 
 
 def s3a_jars() -> list[str]:
@@ -53,6 +65,11 @@ def s3a_jars() -> list[str]:
 def launched_by_spark_submit() -> bool:
     """spark-submit starts the JVM first and hands Python its gateway port."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def on_databricks() -> bool:
+    """A Databricks cluster (notebooks, wheel and script tasks): its Spark is already running."""
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
 
 
 def put_wheels_on_python_path(spark: SparkSession) -> None:
@@ -70,7 +87,7 @@ def put_wheels_on_python_path(spark: SparkSession) -> None:
 
 
 def get_spark(profile: str | None = None, app_name: str = "cliplake") -> SparkSession:
-    """The active session (spark-submit, notebooks, Databricks), or a new one from ``profile``.
+    """The active or platform session (spark-submit, notebooks, Databricks), or a new one from ``profile``.
 
     Example::
 
@@ -83,13 +100,16 @@ def get_spark(profile: str | None = None, app_name: str = "cliplake") -> SparkSe
     if active is not None:
         put_wheels_on_python_path(active)
         return active
-    if launched_by_spark_submit():
+    if launched_by_spark_submit() or on_databricks():  # the platform's session and settings, never a profile
         spark = SparkSession.builder.appName(app_name).getOrCreate()
         put_wheels_on_python_path(spark)
         return spark
     settings = read_profile(profile or "local")
     if settings.pop("cliplake.delta.jars", "fetch") == "fetch":
-        settings["spark.jars"] = ",".join(filter(None, [settings.get("spark.jars"), *delta_jars()]))
+        if delta_jars():
+            settings["spark.jars"] = ",".join(filter(None, [settings.get("spark.jars"), *delta_jars()]))
+        else:  # no `make jars` folder (cliplake installed with pip): Spark fetches Delta at start
+            settings["spark.jars.packages"] = ",".join(filter(None, [settings.get("spark.jars.packages"), delta_package()]))
         for side in ("driver", "executor"):
             key = f"spark.{side}.extraClassPath"
             settings[key] = os.pathsep.join(filter(None, [settings.get(key), *s3a_jars()]))

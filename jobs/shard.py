@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pandas as pd
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -46,14 +45,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The shard options, named as Cosmos-Curate names them."""
     io = parser.add_argument_group("input and output")
     io.add_argument("--input-clip-path", required=True,
-                    help="lake written by `cliplake split` (clips and captions; folder or s3://bucket/prefix)")
+                    help="lake written by `cliplake split` (clips and captions; folder or s3://bucket/prefix); the "
+                         "shards manifest and the runs row are written there too")
+    io.add_argument("--catalog", default=None,
+                    help="with --schema: the lake's tables are managed tables CATALOG.SCHEMA.<table> (as written by "
+                         "`cliplake split --catalog --schema`); --input-clip-path is then where its media files are")
+    io.add_argument("--schema", default=None, help="schema (database) of the lake's tables, with --catalog")
+    io.add_argument("--input-s3-profile-name", default=None,
+                    help="AWS profile for an s3:// --input-clip-path (its tables and clip files) and "
+                         "--input-semantic-dedup-path (default: the usual AWS credential chain)")
     io.add_argument("--output-dataset-path", required=True,
                     help="dataset root (folder or s3://bucket/prefix): tars go to "
                          "{annotation_version}/resolution_*/aspect_ratio_*/frames_*/ (need not be empty)")
     io.add_argument("--output-s3-profile-name", default=None,
-                    help="AWS profile for s3:// lakes and dataset (default: the usual AWS credential chain)")
+                    help="AWS profile for an s3:// --output-dataset-path (default: the usual AWS credential chain)")
     io.add_argument("--input-semantic-dedup-path", default=None,
-                    help="lake holding `cliplake dedup` results (semantic_dedup, dedup_summary); duplicates are left out")
+                    help="lake holding `cliplake dedup` results (semantic_dedup, dedup_summary); duplicates are left out. "
+                         "The same path as --input-clip-path means that lake, --catalog/--schema included")
     io.add_argument("--semantic-dedup-epsilon", type=float, default=None,
                     help="a clip is a duplicate when cosine_sim_score >= 1 - eps (default: the smallest eps in dedup_summary)")
     io.add_argument("--semantic-dedup-model", default=None,
@@ -88,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class ShardJobConfig:
     """The job's choices, checked on the driver before any query runs."""
 
-    lake: str
+    lake: Lake
     dataset_root: str
     annotation_version: str
     text_encoder: TextEncoderConfig
@@ -96,8 +104,8 @@ class ShardJobConfig:
     target_tar_bytes: int
     max_tars_per_part: int
     tars_per_wave: int
-    access: S3Access = S3Access()
-    dedup_lake: str | None = None
+    access: S3Access = S3Access()  # the dataset's side
+    dedup_lake: Lake | None = None
     dedup_eps: float | None = None
     dedup_model: str | None = None
     captions_as_of_version: int | None = None
@@ -117,7 +125,7 @@ class ShardJobConfig:
             raise ValueError(f"--semantic-dedup-epsilon must be within (0, 1), got {self.dedup_eps}")
         if self.captions_as_of_version is not None and self.captions_as_of_version < 0:
             raise ValueError(f"--captions-as-of-version must be >= 0, got {self.captions_as_of_version}")
-        if normalize_location(self.dataset_root) == normalize_location(self.lake):
+        if normalize_location(self.dataset_root) == self.lake.root:
             raise ValueError("--output-dataset-path must not be the lake itself")
 
     @property
@@ -129,17 +137,22 @@ class ShardJobConfig:
 
 
 def build_config(args: argparse.Namespace) -> ShardJobConfig:
-    lake, root = normalize_location(args.input_clip_path), normalize_location(args.output_dataset_path)
-    access = S3Access(profile_name=args.output_s3_profile_name)
+    lake_access = S3Access(profile_name=args.input_s3_profile_name)
+    lake = Lake.at(args.input_clip_path, args.catalog, args.schema, lake_access)
+    dedup_lake = None
+    if args.input_semantic_dedup_path:
+        dedup_lake = Lake.at(args.input_semantic_dedup_path, access=lake_access)
+        dedup_lake = lake if dedup_lake.root == lake.root else dedup_lake
+    root, access = normalize_location(args.output_dataset_path), S3Access(profile_name=args.output_s3_profile_name)
     encoder = EncoderSettings(encoder=args.transcode_encoder, preset=args.transcode_encoder_preset, crf=args.transcode_crf,
                               threads=1)
     text = TextEncoderConfig(model=args.text_encoder_model, batch_size=args.text_encoder_batch_size)
     return ShardJobConfig(
         lake=lake, dataset_root=root, annotation_version=args.annotation_version, text_encoder=text,
-        writer=ShardWriteConfig(root, args.text_encoder_model, encoder, access), access=access,
+        writer=ShardWriteConfig(root, args.text_encoder_model, encoder, access, clip_access=lake_access), access=access,
         target_tar_bytes=math.ceil(args.target_tar_size_mb * 1024 * 1024) if args.target_tar_size_mb > 0 else 0,
         max_tars_per_part=args.max_tars_per_part, tars_per_wave=args.tars_per_wave,
-        dedup_lake=normalize_location(args.input_semantic_dedup_path) if args.input_semantic_dedup_path else None,
+        dedup_lake=dedup_lake,
         dedup_eps=args.semantic_dedup_epsilon, dedup_model=args.semantic_dedup_model,
         captions_as_of_version=args.captions_as_of_version, captions_as_of_timestamp=args.captions_as_of_timestamp,
         gpus=args.text_encoder_gpus_per_worker,
@@ -149,47 +162,45 @@ def build_config(args: argparse.Namespace) -> ShardJobConfig:
 def check_environment(spark: SparkSession, config: ShardJobConfig) -> None:
     """Tables present, weights found, encoder available, GPU request possible, dataset writable: before any work."""
     # s3a for s3:// lakes (the manifest is written to the clip lake); the dataset bucket must take writes.
-    Lake.at(config.lake, access=config.access).open(spark, for_writing=True)
+    config.lake.open(spark, for_writing=True)
     if config.dedup_lake:
-        Lake.at(config.dedup_lake, access=config.access).open(spark, for_writing=False)
+        config.dedup_lake.open(spark, for_writing=False)
     if objectstore.is_s3(config.dataset_root):
         objectstore.check_writable(config.dataset_root, config.access)
     for name in ("clips", "captions"):
         if not tables.exists(spark, config.lake, name):
-            raise ValueError(f"{config.lake} holds no {name} table: run `cliplake split --output-path {config.lake}` first")
+            raise ValueError(f"{config.lake} holds no {name} table: run `cliplake split {config.lake.cli_options()}` first")
     if config.dedup_lake:
         for name in ("semantic_dedup", "dedup_summary"):
             if not tables.exists(spark, config.dedup_lake, name):
                 raise ValueError(f"--input-semantic-dedup-path {config.dedup_lake} holds no {name} table: "
-                                 f"run `cliplake dedup` first")
+                                 f"run `cliplake dedup {config.dedup_lake.cli_options()}` first")
     check_text_encoder(config.text_encoder)
     config.writer.encoder.check_available()
     resources.stage_profile(spark, GPU_OPTION, config.gpus)
-
-
-def table_version(spark: SparkSession, path: str) -> int:
-    return DeltaTable.forPath(spark, path).history(1).first().version
 
 
 # ---------------------------------------------------------------------------------------------- the query
 
 
 def _read_captions(spark: SparkSession, config: ShardJobConfig) -> tuple[DataFrame, int]:
-    """The captions table, as of a version or time when asked (Delta time travel), and the version read."""
-    path = tables.table_path(config.lake, "captions")
-    reader = spark.read.format("delta")
+    """The captions table, as of a version or time when asked (Delta time travel), and the version read.
+
+    A time is resolved to the last version committed by then, so the run records which version it read.
+    """
+    latest = tables.latest_version(spark, config.lake, "captions")
+    version = latest
     if config.captions_as_of_version is not None:
-        latest = table_version(spark, path)
-        if config.captions_as_of_version > latest:
-            raise ValueError(f"--captions-as-of-version {config.captions_as_of_version}: captions has versions 0..{latest}")
-        return reader.option("versionAsOf", config.captions_as_of_version).load(path), config.captions_as_of_version
-    if config.captions_as_of_timestamp is not None:
-        history = DeltaTable.forPath(spark, path).history().where(F.col("timestamp") <= F.lit(config.captions_as_of_timestamp))
-        version = history.agg(F.max("version")).first()[0]
-        if version is None:
+        version = config.captions_as_of_version
+        if version > latest:
+            raise ValueError(f"--captions-as-of-version {version}: captions has versions 0..{latest}")
+    elif config.captions_as_of_timestamp is not None:
+        history = tables.delta_table(spark, config.lake, "captions").history()
+        found = history.where(F.col("timestamp") <= F.lit(config.captions_as_of_timestamp)).agg(F.max("version")).first()[0]
+        if found is None:
             raise ValueError(f"--captions-as-of-timestamp {config.captions_as_of_timestamp}: the captions table did not exist yet")
-        return reader.option("timestampAsOf", config.captions_as_of_timestamp).load(path), int(version)
-    return reader.load(path), table_version(spark, path)
+        version = int(found)
+    return tables.read_table(spark, config.lake, "captions", version), version
 
 
 def _duplicates(spark: SparkSession, config: ShardJobConfig, versions: dict) -> tuple[DataFrame | None, dict]:
@@ -198,8 +209,8 @@ def _duplicates(spark: SparkSession, config: ShardJobConfig, versions: dict) -> 
         return None, {}
     dedup = tables.read_table(spark, config.dedup_lake, "semantic_dedup")
     summary = tables.read_table(spark, config.dedup_lake, "dedup_summary")
-    versions["semantic_dedup"] = table_version(spark, tables.table_path(config.dedup_lake, "semantic_dedup"))
-    versions["dedup_summary"] = table_version(spark, tables.table_path(config.dedup_lake, "dedup_summary"))
+    for name in ("semantic_dedup", "dedup_summary"):
+        versions[name] = tables.latest_version(spark, config.dedup_lake, name)
     models = sorted(r.model for r in dedup.select("model").distinct().collect())
     model = config.dedup_model
     if model is None:
@@ -234,7 +245,7 @@ def _bin_columns() -> list:
 
 def select_samples(spark: SparkSession, config: ShardJobConfig) -> tuple[DataFrame, dict, dict]:
     """One row per caption window of each clip in play: the samples, counts of what was left out, versions read."""
-    versions = {"clips": table_version(spark, tables.table_path(config.lake, "clips"))}
+    versions = {"clips": tables.latest_version(spark, config.lake, "clips")}
     clips = tables.read_table(spark, config.lake, "clips")
     captions, versions["captions"] = _read_captions(spark, config)
     captions = captions.where(F.col("annotation_version") == config.annotation_version)

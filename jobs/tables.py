@@ -198,9 +198,28 @@ def exists(spark: SparkSession, lake: "Lake | str", name: str) -> bool:
     return spark.catalog.tableExists(ref.name) if ref.name else DeltaTable.isDeltaTable(spark, ref.path)
 
 
-def read_table(spark: SparkSession, lake: "Lake | str", name: str) -> DataFrame:
+def read_table(spark: SparkSession, lake: "Lake | str", name: str, version: int | None = None) -> DataFrame:
+    """Table ``name`` of ``lake``, as of Delta ``version`` when given (time travel, paths and names alike)."""
     ref = _ref(lake, name)
-    return spark.read.table(ref.name) if ref.name else spark.read.format("delta").load(ref.path)
+    if ref.name:
+        if version is None:
+            return spark.read.table(ref.name)
+        return spark.sql(f"SELECT * FROM {ref.name} VERSION AS OF {int(version)}")
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", int(version))
+    return reader.load(ref.path)
+
+
+def delta_table(spark: SparkSession, lake: "Lake | str", name: str) -> DeltaTable:
+    """The existing Delta table ``name`` of ``lake`` (for its history and version)."""
+    ref = _ref(lake, name)
+    return DeltaTable.forName(spark, ref.name) if ref.name else DeltaTable.forPath(spark, ref.path)
+
+
+def latest_version(spark: SparkSession, lake: "Lake | str", name: str) -> int:
+    """The Delta version of table ``name``'s latest commit."""
+    return delta_table(spark, lake, name).history(1).first().version
 
 
 def _conform(rows: DataFrame, schema: T.StructType) -> DataFrame:
@@ -223,8 +242,9 @@ def replace_rows(spark: SparkSession, lake: "Lake | str", name: str, rows: DataF
     """
     schema, _ = TABLES[name]
     ensure_table(spark, lake, name)
-    (_conform(rows, schema).write.format("delta").mode("overwrite")
-     .option("replaceWhere", where).save(table_path(lake, name)))
+    ref = _ref(lake, name)
+    writer = _conform(rows, schema).write.format("delta").mode("overwrite").option("replaceWhere", where)
+    writer.saveAsTable(ref.name) if ref.name else writer.save(ref.path)
 
 
 def merge_rows(spark: SparkSession, lake: "Lake | str", name: str, rows: DataFrame) -> None:
@@ -234,9 +254,7 @@ def merge_rows(spark: SparkSession, lake: "Lake | str", name: str, rows: DataFra
     twice leaves the table as one write did. Keys must be unique within ``rows``.
     """
     schema, keys = TABLES[name]
-    conformed = rows.select([
-        (rows[f.name] if f.name in rows.columns else F.lit(None)).cast(f.dataType).alias(f.name) for f in schema.fields
-    ])
+    conformed = _conform(rows, schema)
     target = ensure_table(spark, lake, name)
     # Schema evolution: a lake written by an older cliplake gains the columns added since.
     (target.alias("t").merge(conformed.alias("s"), _on_keys(keys)).withSchemaEvolution()

@@ -38,7 +38,8 @@ class ShardWriteConfig:
     """Where tars go and how window mp4s are encoded.
 
     ``dataset_root`` is the output dataset path (absolute, or ``s3://`` reached with ``access``);
-    tar paths are ``bin_dir/{kind}/part/tar`` under it; ``access`` also reads ``s3://`` clips. ``encoder.threads`` stays 1 by default: x264's output then does not depend on
+    tar paths are ``bin_dir/{kind}/part/tar`` under it. ``clip_access`` reads ``s3://`` clips (the
+    lake's side). ``encoder.threads`` stays 1 by default: x264's output then does not depend on
     how many cores a task has, so a rebuilt tar is the same bytes on any cluster.
     """
 
@@ -46,6 +47,7 @@ class ShardWriteConfig:
     text_encoder: str  # recorded in each sample's metadata
     encoder: EncoderSettings = EncoderSettings(threads=1)
     access: S3Access = S3Access()
+    clip_access: S3Access = S3Access()
 
     def __post_init__(self):
         if not objectstore.is_s3(self.dataset_root) and not os.path.isabs(self.dataset_root):
@@ -113,7 +115,7 @@ def _write_group(group: pd.DataFrame, config: ShardWriteConfig) -> list[dict]:
     errors = {r["sample_key"]: r["error"] for r in rows if isinstance(r.get("error"), str) and r["error"]}
     rows = [r for r in rows if r["sample_key"] not in errors]
     at = {kind: storage.join(config.dataset_root, path) for kind, path in paths.items()}
-    written = {"video": write_tar_to(at["video"], _video_samples(rows, config.encoder, errors, config.access), config.access)}
+    written = {"video": write_tar_to(at["video"], _video_samples(rows, config.encoder, errors, config.clip_access), config.access)}
     rows = [r for r in rows if r["sample_key"] not in errors]  # the three trees hold the same keys
     written["metas"] = write_tar_to(at["metas"], (
         (r["sample_key"], "json", sample_metadata(r, config.text_encoder, int(r["t5_num_tokens"]))) for r in rows), config.access)

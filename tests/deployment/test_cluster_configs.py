@@ -43,7 +43,8 @@ def test_databricks_job_runs_the_wheel_with_options_the_cli_has():
     job = json.loads((CONF / "databricks" / "cliplake-job.json").read_text())
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
     clusters = {c["job_cluster_key"]: c["new_cluster"] for c in job["job_clusters"]}
-    assert job["tasks"]
+    # A task per pipeline: split-annotate, a caption pass, dedup, shard-dataset.
+    assert {t["python_wheel_task"]["parameters"][0] for t in job["tasks"]} == {"split", "caption", "dedup", "shard"}
     for task in job["tasks"]:
         wheel = task["python_wheel_task"]
         assert wheel["package_name"] == project["name"] and wheel["entry_point"] in project["scripts"]

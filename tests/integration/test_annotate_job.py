@@ -1,13 +1,11 @@
 """The annotate stages in the split job and `cliplake caption`, on real Spark and Delta with tiny models."""
 
-import glob
 import json
 import os
 import subprocess
 import sys
 
 import pytest
-from delta.tables import DeltaTable
 from PIL import Image
 
 from curate_udfs.testing.synthetic import write_video
@@ -33,10 +31,6 @@ def expected_windows(num_frames: int, size: int) -> list[tuple[int, int]]:
     elif rest:
         bounds[-1] = (bounds[-1][0], num_frames)
     return bounds
-
-
-def version(spark, lake, name):
-    return DeltaTable.forPath(spark, tables.table_path(str(lake), name)).history(1).first().version
 
 
 def rows(spark, lake, name, where="true"):
@@ -113,16 +107,16 @@ def test_runs_row_counts_annotations(spark, lake):
 
 def test_rerun_changes_nothing(spark, lake, motion_inputs, tiny_models):
     names = ["clips", "clip_embeddings", "captions"]
-    before = {name: version(spark, lake, name) for name in names}
+    before = {name: tables.latest_version(spark, lake, name) for name in names}
     summary = run_command(["split", "--input-video-path", str(motion_inputs), "--output-path", str(lake),
                            "--motion-filter", "enable", *caption_options(tiny_models)])
     assert summary["num_skipped_videos"] == 2 and summary["num_caption_windows"] == 0
-    assert {name: version(spark, lake, name) for name in names} == before
+    assert {name: tables.latest_version(spark, lake, name) for name in names} == before
 
 
 def test_caption_command_adds_a_version_and_keeps_the_old_one(spark, lake, tiny_models):
     v0 = {(r.clip_id, r.window_index): r.caption for r in rows(spark, lake, "captions")}
-    before = version(spark, lake, "captions")
+    before = tables.latest_version(spark, lake, "captions")
     summary = run_command(["caption", "--output-path", str(lake), "--annotation-version", "v1",
                            *caption_options(tiny_models, "--captioning-prompt-text", "Describe the motion.")])
     assert summary["pipeline"] == "caption" and summary["num_caption_windows"] == len(v0)
@@ -132,7 +126,7 @@ def test_caption_command_adds_a_version_and_keeps_the_old_one(spark, lake, tiny_
     assert len(v1) == len(v0) and {r.prompt for r in v1} == {"Describe the motion."}
     old = spark.read.format("delta").option("versionAsOf", before).load(tables.table_path(str(lake), "captions"))
     assert {r.annotation_version for r in old.collect()} == {"v0"}
-    assert version(spark, lake, "captions") > before
+    assert tables.latest_version(spark, lake, "captions") > before
 
 
 def test_missing_captioning_model_stops_before_any_work(motion_inputs, tmp_path, capsys):

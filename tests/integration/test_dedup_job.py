@@ -170,6 +170,14 @@ def test_one_cluster_is_the_mean_and_random_keeps_one_of_each_pair(spark, tmp_pa
     assert pairs and len(removed(rows)) == len(pairs) and all(len({a, b} & removed(rows)) == 1 for a, b in pairs)
 
 
+def test_embeddings_read_from_another_lake(spark, tmp_path, data, ids):
+    source, results = tmp_path / "source", tmp_path / "results"
+    write_embeddings(spark, source, MODEL, data.vectors[:200], ids[:200])
+    outcome = run_command(["dedup", "--output-path", str(results), "--input-embeddings-path", str(source), "--n-clusters", "1"])
+    assert outcome["num_clips"] == 200 and set(dedup_rows(spark, results)) == set(ids[:200])
+    assert not tables.exists(spark, source, "semantic_dedup") and not tables.exists(spark, results, "clip_embeddings")
+
+
 def test_mixed_embedding_lengths_are_refused(spark, tmp_path, data, ids, capsys):
     lake = tmp_path / "mixed"
     write_embeddings(spark, lake, MODEL, data.vectors[:20], ids[:20])

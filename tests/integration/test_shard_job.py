@@ -17,7 +17,6 @@ import av
 import numpy as np
 import pytest
 import webdataset as wds
-from delta.tables import DeltaTable
 
 from curate_udfs.testing.synthetic import write_video
 from jobs import tables
@@ -35,10 +34,6 @@ TAR_PATH = re.compile(r"^v\d/resolution_(1080|720|lt_720)/aspect_ratio_(9_16|3_4
 
 def rows(spark, lake, name, where="true"):
     return tables.read_table(spark, lake, name).where(where).collect()
-
-
-def version(spark, lake, name):
-    return DeltaTable.forPath(spark, tables.table_path(str(lake), name)).history(1).first().version
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +163,8 @@ def test_left_out_clips_are_counted(spark, lake, dataset):
         assert not any(k.startswith(ids[name]) for k in keys), name
     assert (summary["num_deduplicated_clips"], summary["num_filtered_clips"], summary["num_clips_without_captions"]) == (1, 1, 1)
     versions = json.loads(summary["input_table_versions"])
-    assert versions["captions"] == version(spark, lake, "captions") and versions["dedup"] == {"eps": 0.01, "model": "thumbnails-v1"}
+    assert versions["captions"] == tables.latest_version(spark, lake, "captions")
+    assert versions["dedup"] == {"eps": 0.01, "model": "thumbnails-v1"}
     [run] = rows(spark, lake, "runs", f"run_id = '{summary['run_id']}'")
     assert run.pipeline == "shard" and run.input_table_versions == summary["input_table_versions"]
 
@@ -181,11 +177,11 @@ def test_a_larger_eps_removes_more(spark, lake, tiny_models, tmp_path):
 
 def test_second_run_changes_nothing(spark, lake, dataset, tiny_models):
     (lake, _), (out, _) = lake, dataset
-    before, shards_version = tar_files(out), version(spark, lake, "shards")
+    before, shards_version = tar_files(out), tables.latest_version(spark, lake, "shards")
     infos = {p: open(p, "rb").read() for p in glob.glob(str(out / "v0" / "*" / "*" / "*" / "wdinfo.json"))}
     summary = run_command(shard_args(lake, out, tiny_models))
     assert summary["num_tars_written"] == 0 and summary["num_tars_skipped"] == len(before)
-    assert tar_files(out) == before and version(spark, lake, "shards") == shards_version
+    assert tar_files(out) == before and tables.latest_version(spark, lake, "shards") == shards_version
     assert {p: open(p, "rb").read() for p in infos} == infos
 
 

@@ -11,7 +11,6 @@ import time
 
 import av
 import pytest
-from delta.tables import DeltaTable
 
 from curate_udfs import ids
 from curate_udfs.testing.synthetic import THREE_SCENES_FPS as FPS
@@ -33,10 +32,6 @@ def split(lake, *args):
 def clip_rows(spark, lake):
     return {(r.source_path, r.start_frame, r.end_frame, r.num_frames, r.clip_id)
             for r in tables.read_table(spark, lake, "clips").collect()}
-
-
-def version(spark, lake, name):
-    return DeltaTable.forPath(spark, tables.table_path(str(lake), name)).history(1).first().version
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +92,11 @@ def test_clip_files_are_h264_with_the_recorded_frames(spark, lake):
 
 
 def test_second_run_changes_nothing(spark, lake, inputs):
-    before = {name: version(spark, lake, name) for name in ("videos", "clips")}
+    before = {name: tables.latest_version(spark, lake, name) for name in ("videos", "clips")}
     rows_before = clip_rows(spark, lake)
     summary = split(lake, "--input-video-path", inputs)
     assert summary["num_processed_videos"] == 0 and summary["num_skipped_videos"] == 9
-    assert {name: version(spark, lake, name) for name in ("videos", "clips")} == before
+    assert {name: tables.latest_version(spark, lake, name) for name in ("videos", "clips")} == before
     assert clip_rows(spark, lake) == rows_before
     runs = tables.read_table(spark, lake, "runs").collect()
     assert len(runs) == 2 and {r.num_input_videos for r in runs} == {9}

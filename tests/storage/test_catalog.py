@@ -1,12 +1,16 @@
 """--catalog/--schema: managed tables by name (Spark's built-in catalog here, Unity Catalog on Databricks)."""
 
+import json
 import os
+import shutil
 
 import pytest
 
+from curate_udfs.testing.synthetic import write_video
 from jobs import tables
 from jobs.cli import run_command
 from jobs.lake import Lake
+from tests.integration.test_shard_job import read_bins
 
 pytestmark = pytest.mark.slow
 
@@ -52,3 +56,52 @@ def test_catalog_and_schema_come_together(tmp_path):
     assert Lake.at("s3a://bucket/lake/").table("clips").path == "s3://bucket/lake/clips"
     with pytest.raises(ValueError, match="s3://bucket/prefix"):
         Lake.at("gs://bucket/lake")
+
+
+def test_dedup_and_shard_read_and_write_catalog_tables(spark, schema, tmp_path, tiny_models):
+    """split (captioned), dedup, shard and caption on catalog.schema names, as the Databricks job runs them."""
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    write_video(str(inputs / "pan.mp4"), [330], width=384, height=256, fps=24, speed=4.0)
+    shutil.copy(inputs / "pan.mp4", inputs / "dup.mp4")
+    media, names = tmp_path / "media-root", f"spark_catalog.{schema}"
+    lake = ["--catalog", "spark_catalog", "--schema", schema]
+    run_command(["split", "--input-video-path", str(inputs), "--output-path", str(media), *lake, "--splitting-algorithm",
+                 "fixed-stride", "--fixed-stride-split-duration", "60", "--captioning-model", tiny_models["vlm"],
+                 "--captioning-window-size", "128", "--captioning-max-output-tokens", "6"])
+    dedup = run_command(["dedup", "--output-path", str(media), *lake, "--n-clusters", "1", "--eps-to-extract", "0.01"])
+    assert [(s["eps"], s["removed"]) for s in dedup["summary"]] == [(0.01, 1)]
+    (duplicate,) = [r.clip_id for r in spark.table(f"{names}.semantic_dedup").where("cosine_sim_score >= 0.99").collect()]
+
+    captioned = spark.sql(f"DESCRIBE HISTORY {names}.captions").agg({"version": "max"}).first()[0]
+    original = {(r.clip_id, r.start_frame): r.caption for r in spark.table(f"{names}.captions").collect()}
+    spark.sql(f"UPDATE {names}.captions SET caption = 'rewritten'")
+    before = run_command(["sql", "--output-path", str(media), *lake,  # as README shows: time travel by the table's name
+                          f"SELECT clip_id, start_frame, caption FROM {names}.captions VERSION AS OF {captioned}"])
+    assert {(r.clip_id, r.start_frame): r.caption for r in before} == original != {}
+
+    def shard(out, *extra):
+        return run_command(["shard", "--input-clip-path", str(media), *lake, "--input-semantic-dedup-path", str(media),
+                            "--output-dataset-path", str(out), "--text-encoder-model", tiny_models["t5"],
+                            "--target-tar-size-mb", "0.01", *extra])
+
+    old = shard(tmp_path / "as-of", "--captions-as-of-version", str(captioned))
+    shard(tmp_path / "latest")
+    assert old["num_deduplicated_clips"] == 1 and old["num_shard_samples"] == 3  # pan's three 128-frame windows
+    as_of = {k: json.loads(m["metas"]) for s in read_bins(tmp_path / "as-of").values() for k, m in s.items()}
+    latest = {k: json.loads(m["metas"]) for s in read_bins(tmp_path / "latest").values() for k, m in s.items()}
+    assert as_of.keys() == latest.keys() and len(as_of) == 3
+    assert all(m["clip_id"] != duplicate for m in as_of.values())
+    assert {m["caption"] for m in latest.values()} == {"rewritten"}
+    assert all(m["caption"] == original[(m["clip_id"], m["window_start_frame"])] for m in as_of.values())
+
+    manifest = spark.table(f"{names}.shards").collect()
+    assert {r.dataset_path for r in manifest} == {str(tmp_path / "as-of"), str(tmp_path / "latest")}
+    runs = spark.table(f"{names}.runs").where("pipeline = 'shard'").orderBy("started_at").collect()
+    assert [json.loads(r.input_table_versions)["captions"] for r in runs] == [captioned, captioned + 1]
+    assert not (media / "shards").exists() and os.listdir(media) == ["media"]  # tables are not folders
+
+    run_command(["caption", "--output-path", str(media), *lake, "--annotation-version", "v1", "--captioning-model",
+                 tiny_models["vlm"], "--captioning-window-size", "128", "--captioning-max-output-tokens", "6"])
+    counts = dict(spark.table(f"{names}.captions").groupBy("annotation_version").count().collect())
+    assert counts == {"v0": 6, "v1": 6}  # two clips of three windows, each version

@@ -5,6 +5,7 @@ are read back with delta-rs and the tars with webdataset over boto3, never throu
 """
 
 import json
+import os
 import shutil
 import sys
 
@@ -30,8 +31,14 @@ def env(s3_server):
             "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
+def profiles_only(s3_server, credentials_file) -> dict:
+    """An AWS environment with named profiles (reader, lister, writer) and no default credentials."""
+    return {"AWS_ENDPOINT_URL": s3_server.endpoint_url, "AWS_SHARED_CREDENTIALS_FILE": credentials_file,
+            "AWS_CONFIG_FILE": os.devnull, "AWS_DEFAULT_REGION": "us-east-1"}
+
+
 @pytest.fixture(scope="module")
-def pipeline(env, s3_server, tiny_models, tmp_path_factory):
+def pipeline(env, s3_server, credentials_file, tiny_models, tmp_path_factory):
     """pan, dup (a byte copy of pan) and portrait in a bucket; split (captioned), dedup and shard, all on S3."""
     folder = tmp_path_factory.mktemp("s3_shard_input")
     write_video(str(folder / "pan.mp4"), [330], width=384, height=256, fps=FPS, speed=4.0)
@@ -47,18 +54,20 @@ def pipeline(env, s3_server, tiny_models, tmp_path_factory):
     cli(env, "split", "--input-video-path", "s3://sraw/videos/", "--output-path", LAKE, "--splitting-algorithm",
         "fixed-stride", "--fixed-stride-split-duration", "60", "--captioning-model", tiny_models["vlm"],
         "--captioning-window-size", WINDOW, "--captioning-max-output-tokens", "6")
-    cli(env, "dedup", "--output-path", LAKE, "--n-clusters", 2, "--eps-to-extract", 0.01,
+    # Named profiles only (no default credentials): embeddings read with one, results written with the other.
+    cli(profiles_only(s3_server, credentials_file), "dedup", "--output-path", LAKE, "--output-s3-profile-name", "writer",
+        "--input-embeddings-path", LAKE, "--input-s3-profile-name", "reader", "--n-clusters", 2, "--eps-to-extract", 0.01,
         "--export-cosmos-layout", f"{LAKE}/semdedup")
     shard_args = ["shard", "--input-clip-path", LAKE, "--output-dataset-path", DATASET, "--input-semantic-dedup-path", LAKE,
                   "--text-encoder-model", tiny_models["t5"], "--text-encoder-batch-size", "2",
                   "--target-tar-size-mb", "0.01", "--max-tars-per-part", "1"]
     first = cli(env, *shard_args)
-    again = cli(env, *shard_args)
-    return s3, first, again
+    cli(env, *shard_args)  # the second run: see test_second_shard_run_checks_and_skips_every_tar
+    return s3, first, shard_args
 
 
 def test_dedup_results_on_s3(s3_env, pipeline):
-    s3, _, _ = pipeline
+    s3, *_ = pipeline
     clips = {r["source_path"].rsplit("/", 1)[1]: r["clip_id"] for r in rows(s3_env, f"{LAKE}/clips")}
     dedup = {r["clip_id"]: r for r in rows(s3_env, f"{LAKE}/semantic_dedup")}
     assert set(dedup) == set(clips.values())
@@ -80,7 +89,7 @@ def boto3_url(bucket: str, key: str) -> str:
 
 
 def test_tars_on_s3_read_back_with_webdataset(s3_env, pipeline):
-    s3, first, _ = pipeline
+    s3, first, *_ = pipeline
     clips = {r["clip_id"]: r["source_path"].rsplit("/", 1)[1] for r in rows(s3_env, f"{LAKE}/clips")}
     duplicates = {r["clip_id"] for r in rows(s3_env, f"{LAKE}/semantic_dedup") if r["cosine_sim_score"] >= 1 - 0.01}
     expected = {f"{r['clip_id']}_{r['start_frame']}_{r['end_frame']}" for r in rows(s3_env, f"{LAKE}/captions")
@@ -118,10 +127,20 @@ def test_tars_on_s3_read_back_with_webdataset(s3_env, pipeline):
 
 def test_second_shard_run_checks_and_skips_every_tar(s3_env, pipeline):
     """The resume check downloads and hashes each tar: all match, so nothing is written again."""
-    _, _, again = pipeline
     runs = sorted(rows(s3_env, f"{LAKE}/runs"), key=lambda r: r["started_at"])
-    last = [r for r in runs if r["pipeline"] == "shard"][-1]
+    last = [r for r in runs if r["pipeline"] == "shard" and json.loads(r["arguments"])["output_dataset_path"] == DATASET][-1]
     assert last["num_tars_written"] == 0 and last["num_tars_skipped"] > 0
+
+
+def test_shard_with_named_profiles_only(s3_env, s3_server, credentials_file, pipeline, list_keys):
+    """No default credentials: the lake (tables, clip files) is read with one profile, the dataset written with another."""
+    shard_args = [a if a != DATASET else "s3://dataset/profiled" for a in pipeline[2]]
+    cli(profiles_only(s3_server, credentials_file), *shard_args, "--input-s3-profile-name", "reader", "--output-s3-profile-name", "writer")
+    run = sorted((r for r in rows(s3_env, f"{LAKE}/runs") if r["pipeline"] == "shard"), key=lambda r: r["started_at"])[-1]
+    written = [m for m in rows(s3_env, f"{LAKE}/shards") if m["dataset_path"] == "s3://dataset/profiled"]
+    assert run["num_tars_written"] == len(written) > 0 and run["num_shard_errors"] == 0
+    assert sorted(f"profiled/{m['tar_path']}" for m in written) == [
+        k for k in list_keys("dataset", "profiled/") if k.endswith(".tar")]
 
 
 def test_tar_put_on_s3_is_checked_by_size_and_hash(s3_env, s3):
