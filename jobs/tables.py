@@ -5,6 +5,7 @@ catalog.schema) or a plain path, which means ``Lake.at(path)``.
 """
 
 from delta.tables import DeltaTable
+from pyspark.errors import ParseException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -181,6 +182,20 @@ def table_path(lake: "Lake | str", name: str) -> str:
     return ref.path
 
 
+SESSION_CATALOG = "`spark_catalog`."  # as Lake.table quotes it
+
+
+def _by_name(spark: SparkSession, name: str) -> DeltaTable:
+    """``DeltaTable.forName``. Open-source Delta before 4.0 (Spark 3.5) parses schema.table only
+    there, so a table of Spark's own catalog is named without the catalog for it."""
+    try:
+        return DeltaTable.forName(spark, name)
+    except ParseException:
+        if not name.startswith(SESSION_CATALOG):
+            raise
+        return DeltaTable.forName(spark, name.removeprefix(SESSION_CATALOG))
+
+
 def ensure_table(spark: SparkSession, lake: "Lake | str", name: str) -> DeltaTable:
     """The Delta table ``name`` of ``lake``, created empty with its schema if it does not exist."""
     schema, _ = TABLES[name]
@@ -189,7 +204,7 @@ def ensure_table(spark: SparkSession, lake: "Lake | str", name: str) -> DeltaTab
         # Delta's table builder parses two-part names only; saveAsTable takes catalog.schema.table.
         if not spark.catalog.tableExists(ref.name):
             spark.createDataFrame([], schema).write.format("delta").mode("ignore").saveAsTable(ref.name)
-        return DeltaTable.forName(spark, ref.name)
+        return _by_name(spark, ref.name)
     return DeltaTable.createIfNotExists(spark).location(ref.path).addColumns(schema).execute()
 
 
@@ -214,7 +229,7 @@ def read_table(spark: SparkSession, lake: "Lake | str", name: str, version: int 
 def delta_table(spark: SparkSession, lake: "Lake | str", name: str) -> DeltaTable:
     """The existing Delta table ``name`` of ``lake`` (for its history and version)."""
     ref = _ref(lake, name)
-    return DeltaTable.forName(spark, ref.name) if ref.name else DeltaTable.forPath(spark, ref.path)
+    return _by_name(spark, ref.name) if ref.name else DeltaTable.forPath(spark, ref.path)
 
 
 def latest_version(spark: SparkSession, lake: "Lake | str", name: str) -> int:
