@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=summary, description=summary,
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         sub.add_argument("--spark-profile", default="local",
-                         help=f"conf/{{profile}}.conf used when cliplake starts Spark itself ({', '.join(PROFILES)}); "
+                         help=f"jobs/profiles/{{profile}}.conf used when cliplake starts Spark itself ({', '.join(PROFILES)}); "
                               "ignored under spark-submit and on Databricks")
         _module(name).add_arguments(sub)
     return parser

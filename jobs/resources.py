@@ -45,7 +45,7 @@ def stage_profile(spark: SparkSession, option: str, gpus_per_worker: float | Non
     if available <= 0:
         raise ValueError(
             f"{option} {gpus_per_worker:g}: the executors have no GPUs. Start them with "
-            "spark.executor.resource.gpu.amount and a discovery script (conf/rapids-gpu.conf), or pass 0"
+            "spark.executor.resource.gpu.amount and a discovery script (jobs/profiles/rapids-gpu.conf), or pass 0"
         )
     if gpus_per_worker > available:
         raise ValueError(f"{option} {gpus_per_worker:g}: more than the {available:g} GPUs an executor has")

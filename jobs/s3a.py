@@ -1,7 +1,7 @@
 """Point Spark's s3a connector (hadoop-aws) at the same store and credentials boto3 uses.
 
 Delta tables on ``s3://`` are read and written by Spark through Hadoop's S3A filesystem
-(``conf/local*.conf`` map the ``s3`` scheme to it; Databricks and EMR bring their own). This
+(``jobs/profiles/local*.conf`` map the ``s3`` scheme to it; Databricks and EMR bring their own). This
 module copies what the driver knows into the session's Hadoop configuration: the custom
 endpoint of an S3-compatible store, and a named profile's credentials for one bucket.
 """

@@ -10,14 +10,15 @@ from pyspark.sql import SparkSession
 from curate_udfs.errors import EnvironmentProblem
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = Path(os.environ.get("CLIPLAKE_CONF_DIR", REPO_ROOT / "conf"))
+# Spark profiles ship inside the package, so a pip-installed cliplake has them too.
+CONF_DIR = Path(os.environ.get("CLIPLAKE_CONF_DIR", Path(__file__).resolve().parent / "profiles"))
 JARS_DIR = Path(os.environ.get("CLIPLAKE_JARS_DIR", REPO_ROOT / ".cache" / "jars"))
 QUIET_MODEL_LOADING = {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
 PROFILES = ("local", "local-cluster", "rapids-gpu", "databricks", "emr")
 
 
 def read_profile(name: str) -> dict[str, str]:
-    """Settings of ``conf/{name}.conf`` (spark-defaults format: ``key value`` lines, ``#`` comments)."""
+    """Settings of ``jobs/profiles/{name}.conf`` (spark-defaults format: ``key value`` lines, ``#`` comments)."""
     path = CONF_DIR / f"{name}.conf"
     if not path.is_file():
         known = sorted(p.stem for p in CONF_DIR.glob("*.conf"))

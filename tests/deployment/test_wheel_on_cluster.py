@@ -15,7 +15,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from jobs import tables
-from jobs.session import JARS_DIR, REPO_ROOT
+from jobs.session import CONF_DIR, JARS_DIR, PROFILES, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +59,7 @@ def test_wheel_holds_both_packages_and_no_tests(wheel):
 
     names = zipfile.ZipFile(wheel).namelist()
     assert "jobs/split_annotate.py" in names and "curate_udfs/split_stage.py" in names
+    assert {f"jobs/profiles/{p}.conf" for p in PROFILES} <= set(names)  # a pip install can start Spark itself
     assert not [n for n in names if n.startswith("tests/")]
     assert any(n.endswith("entry_points.txt") for n in names)
 
@@ -102,6 +103,26 @@ def test_cliplake_without_pyspark_names_the_extra(wheel, tmp_path):
     assert "Traceback" not in done.stderr and not (tmp_path / "lake").exists()
 
 
+def test_pip_installed_cliplake_starts_its_own_spark(wheel, tmp_path, samples):
+    """`pip install cliplake-*.whl` beside a Spark, no checkout: the packaged profile, Delta fetched by Spark."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    with open(os.path.join(site, "deps.pth"), "w") as f:  # the dependencies: this environment's site-packages
+        f.write("".join(p + "\n" for p in sys.path if p.endswith("site-packages")))
+    subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index",
+                    wheel], check=True, capture_output=True)
+    env = {k: v for k, v in clean_env(python).items() if not k.startswith("CLIPLAKE_")}
+    done = subprocess.run([str(venv / "bin" / "cliplake"), "split", "--input-video-path", str(samples["bikes.mp4"]),
+                           "--output-path", "lake", "--splitting-algorithm", "fixed-stride", "--no-generate-embeddings",
+                           "--no-generate-captions"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(os.listdir(tmp_path / "lake" / "media" / "clips")) >= 1
+    assert (tmp_path / "lake" / "clips" / "_delta_log").is_dir()
+
+
 def test_spark_submit_with_the_wheel_on_local_cluster(spark, wheel, python_without_cliplake, tmp_path, samples, tiny_models):
     """The default pipeline (TransNetV2, embeddings, captions: by the tiny VLM) from the wheel alone."""
     env = clean_env(python_without_cliplake)
@@ -116,7 +137,7 @@ def test_spark_submit_with_the_wheel_on_local_cluster(spark, wheel, python_witho
     submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
     delta = ",".join(sorted(glob.glob(str(JARS_DIR / "delta-*.jar"))))
     result = subprocess.run(
-        [submit, "--master", "local-cluster[2,1,2048]", "--properties-file", str(REPO_ROOT / "conf" / "local-cluster.conf"),
+        [submit, "--master", "local-cluster[2,1,2048]", "--properties-file", str(CONF_DIR / "local-cluster.conf"),
          "--jars", delta, "--py-files", wheel,
          str(REPO_ROOT / "jobs" / "split_annotate.py"), "--input-video-path", str(videos), "--output-path", str(lake),
          "--captioning-model", tiny_models["vlm"], "--captioning-max-output-tokens", "8"],

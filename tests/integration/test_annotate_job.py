@@ -11,7 +11,7 @@ from PIL import Image
 from curate_udfs.testing.synthetic import write_video
 from jobs import tables
 from jobs.cli import run_command
-from jobs.session import JARS_DIR, REPO_ROOT
+from jobs.session import CONF_DIR, JARS_DIR, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -163,7 +163,7 @@ GPU_DISCOVERY = '#!/bin/sh\necho \'{"name": "gpu", "addresses": ["0"]}\'\n'
 
 def cluster_profile(folder, *, gpus: bool) -> str:
     """A local-cluster profile in its own conf dir; with ``gpus``, each worker advertises one GPU."""
-    conf = (REPO_ROOT / "conf" / "local-cluster.conf").read_text()
+    conf = (CONF_DIR / "local-cluster.conf").read_text()
     if gpus:
         script = folder / "gpus.sh"
         script.write_text(GPU_DISCOVERY)

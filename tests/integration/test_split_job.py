@@ -16,7 +16,7 @@ from curate_udfs import ids
 from curate_udfs.testing.synthetic import THREE_SCENES_FPS as FPS
 from jobs import tables
 from jobs.cli import run_command
-from jobs.session import JARS_DIR, REPO_ROOT
+from jobs.session import CONF_DIR, JARS_DIR, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -191,7 +191,7 @@ def test_spark_submit(spark, tmp_path, samples):
     jars = ",".join(sorted(glob.glob(str(JARS_DIR / "*.jar"))))
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     result = subprocess.run(
-        [submit, "--master", "local[2]", "--properties-file", str(REPO_ROOT / "conf" / "local.conf"), "--jars", jars,
+        [submit, "--master", "local[2]", "--properties-file", str(CONF_DIR / "local.conf"), "--jars", jars,
          str(REPO_ROOT / "jobs" / "split_annotate.py"), "--input-video-path", str(folder), "--output-path", str(lake),
          "--no-generate-captions"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
