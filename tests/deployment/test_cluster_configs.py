@@ -67,7 +67,8 @@ def _pipeline_of(script: str) -> str:
 
 def test_emr_steps_submit_pipeline_scripts_with_options_the_cli_has():
     steps = json.loads((CONF / "emr" / "steps.json").read_text())["Steps"]
-    assert steps
+    scripts = {a.rsplit("/", 1)[-1] for s in steps for a in s["HadoopJarStep"]["Args"] if a.endswith(".py")}
+    assert {_pipeline_of(script) for script in scripts} == {"split", "dedup", "shard"}
     for step in steps:
         assert step["ActionOnFailure"] in ("TERMINATE_CLUSTER", "CANCEL_AND_WAIT", "CONTINUE")
         jar = step["HadoopJarStep"]
