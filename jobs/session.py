@@ -107,8 +107,9 @@ def get_spark(profile: str | None = None, app_name: str = "cliplake") -> SparkSe
         return spark
     settings = read_profile(profile or "local")
     if settings.pop("cliplake.delta.jars", "fetch") == "fetch":
-        if delta_jars():
-            settings["spark.jars"] = ",".join(filter(None, [settings.get("spark.jars"), *delta_jars()]))
+        jars = delta_jars()
+        if jars:
+            settings["spark.jars"] = ",".join(filter(None, [settings.get("spark.jars"), *jars]))
         else:  # no `make jars` folder (cliplake installed with pip): Spark fetches Delta at start
             settings["spark.jars.packages"] = ",".join(filter(None, [settings.get("spark.jars.packages"), delta_package()]))
         for side in ("driver", "executor"):

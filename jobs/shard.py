@@ -319,13 +319,20 @@ def _verify(spark: SparkSession, root: str, candidates: list[dict], access: S3Ac
     return {r.tar_path for r in frame.mapInPandas(check, "tar_path string, ok boolean").where("ok").collect()}
 
 
+def _dataset_manifest(spark: SparkSession, config: ShardJobConfig, this_version: bool = True) -> DataFrame | None:
+    """The ``shards`` rows of this dataset, of this annotation version only unless told; None before any tar."""
+    if not tables.exists(spark, config.lake, "shards"):
+        return None
+    rows = tables.read_table(spark, config.lake, "shards").where(F.col("dataset_path") == config.dataset_root)
+    return rows.where(F.col("annotation_version") == config.annotation_version) if this_version else rows
+
+
 def complete_groups(spark: SparkSession, config: ShardJobConfig, groups: list[dict]) -> set[tuple]:
     """Groups whose three tars the manifest records with the same inputs and whose files check out."""
-    if not tables.exists(spark, config.lake, "shards"):
+    rows = _dataset_manifest(spark, config, this_version=False)
+    if rows is None:
         return set()
-    manifest = {r.tar_path: r.asDict() for r in tables.read_table(spark, config.lake, "shards")
-                .where(F.col("dataset_path") == config.dataset_root)
-                .select("tar_path", "inputs_sha256", "num_bytes", "sha256").collect()}
+    manifest = {r.tar_path: r.asDict() for r in rows.select("tar_path", "inputs_sha256", "num_bytes", "sha256").collect()}
     candidates = {}
     for g in groups:
         paths = [bins.tar_path(g["bin_dir"], kind, g["part"], g["tar"]) for kind in KINDS]
@@ -398,10 +405,9 @@ class _Writer:
 
 def _retire_stale(spark: SparkSession, config: ShardJobConfig, planned_paths: set[str]) -> int:
     """Tars of this dataset and version the manifest lists but the plan no longer has: files and rows removed."""
-    if not tables.exists(spark, config.lake, "shards"):
+    mine = _dataset_manifest(spark, config)
+    if mine is None:
         return 0
-    mine = tables.read_table(spark, config.lake, "shards").where(
-        (F.col("dataset_path") == config.dataset_root) & (F.col("annotation_version") == config.annotation_version))
     stale = [r.tar_path for r in mine.select("tar_path").collect() if r.tar_path not in planned_paths]
     for path in stale:
         remove_quietly(join(config.dataset_root, path), config.access)
@@ -414,9 +420,7 @@ def _retire_stale(spark: SparkSession, config: ShardJobConfig, planned_paths: se
 
 def write_summaries(spark: SparkSession, config: ShardJobConfig, groups: list[dict], old_bins: set[str]) -> list[str]:
     """``wdinfo.json`` per bin from the manifest (what is on disk), ``wdinfo_list.csv`` for the version."""
-    rows = tables.read_table(spark, config.lake, "shards").where(
-        (F.col("dataset_path") == config.dataset_root) & (F.col("kind") == "video")
-        & (F.col("annotation_version") == config.annotation_version)).select("bin_dir", "tar_path", "num_samples").collect()
+    rows = _dataset_manifest(spark, config).where(F.col("kind") == "video").select("bin_dir", "tar_path", "num_samples").collect()
     planned = {bins.tar_path(g["bin_dir"], "video", g["part"], g["tar"]) for g in groups}
     per_bin: dict[str, list] = {}
     for r in rows:
@@ -476,10 +480,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
 
 
 def _manifest_bins(spark: SparkSession, config: ShardJobConfig) -> set[str]:
-    if not tables.exists(spark, config.lake, "shards"):
+    rows = _dataset_manifest(spark, config)
+    if rows is None:
         return set()
-    rows = tables.read_table(spark, config.lake, "shards").where(
-        (F.col("dataset_path") == config.dataset_root) & (F.col("annotation_version") == config.annotation_version))
     return {r.bin_dir for r in rows.select("bin_dir").distinct().collect()}
 
 

@@ -34,19 +34,29 @@ def wheel(tmp_path_factory):
     return path
 
 
+def make_venv(folder, *, borrow_packages: bool, wheel: str | None = None) -> str:
+    """A venv in ``folder`` (its python returned), with ``wheel`` installed alone when given.
+
+    ``borrow_packages``: it sees this environment's packages (plain path entries: the editable
+    install's .pth hook is not run) but not cliplake's source tree. All site-packages folders on
+    the path, in order: under `make test-spark35` the pyspark 3.5 venv's, then the one it borrows from.
+    """
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    python = str(folder / "bin" / "python")
+    if borrow_packages:
+        site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+        with open(os.path.join(site, "deps.pth"), "w") as f:
+            f.write("".join(p + "\n" for p in sys.path if p.endswith("site-packages")))
+    if wheel:
+        subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index",
+                        wheel], check=True, capture_output=True)
+    return python
+
+
 @pytest.fixture(scope="module")
 def python_without_cliplake(tmp_path_factory):
-    """A venv that sees this environment's packages (plain path entries: the editable install's
-    .pth hook is not run) but not cliplake's source tree. All site-packages folders on the path,
-    in order: under `make test-spark35` the pyspark 3.5 venv's, then the one it borrows from."""
-    venv = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = str(venv / "bin" / "python")
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
-    with open(os.path.join(site, "deps.pth"), "w") as f:
-        f.write("".join(p + "\n" for p in sys.path if p.endswith("site-packages")))
-    return python
+    return make_venv(tmp_path_factory.mktemp("venv"), borrow_packages=True)
 
 
 def clean_env(python):
@@ -92,11 +102,9 @@ def test_wheel_requires_spark_only_through_an_extra(wheel):
 def test_cliplake_without_pyspark_names_the_extra(wheel, tmp_path):
     """`pip install cliplake-*.whl` where no Spark is installed: the command says how to get one."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet",
-                    "--no-deps", "--no-index", wheel], check=True, capture_output=True)
+    python = make_venv(venv, borrow_packages=False, wheel=wheel)
     done = subprocess.run([str(venv / "bin" / "cliplake"), "split", "--input-video-path", str(tmp_path),
-                           "--output-path", str(tmp_path / "lake")], env=clean_env(str(venv / "bin" / "python")),
+                           "--output-path", str(tmp_path / "lake")], env=clean_env(python),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "pyspark and delta-spark not found" in done.stderr and "pip install 'cliplake[spark]'" in done.stderr
@@ -106,14 +114,7 @@ def test_cliplake_without_pyspark_names_the_extra(wheel, tmp_path):
 def test_pip_installed_cliplake_starts_its_own_spark(wheel, tmp_path, samples):
     """`pip install cliplake-*.whl` beside a Spark, no checkout: the packaged profile, Delta fetched by Spark."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = str(venv / "bin" / "python")
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
-    with open(os.path.join(site, "deps.pth"), "w") as f:  # the dependencies: this environment's site-packages
-        f.write("".join(p + "\n" for p in sys.path if p.endswith("site-packages")))
-    subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index",
-                    wheel], check=True, capture_output=True)
+    python = make_venv(venv, borrow_packages=True, wheel=wheel)
     env = {k: v for k, v in clean_env(python).items() if not k.startswith("CLIPLAKE_")}
     done = subprocess.run([str(venv / "bin" / "cliplake"), "split", "--input-video-path", str(samples["bikes.mp4"]),
                            "--output-path", "lake", "--splitting-algorithm", "fixed-stride", "--no-generate-embeddings",
