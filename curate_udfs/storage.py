@@ -43,6 +43,14 @@ def write_bytes_atomic(path: str, data: bytes, access: S3Access | None = None) -
         raise
 
 
+def read_bytes(path: str, access: S3Access | None = None) -> bytes:
+    """The bytes of a local file or an ``s3://`` object."""
+    if objectstore.is_s3(path):
+        return objectstore.read_bytes(path, access or S3Access())
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def put_file(local_path: str, location: str, access: S3Access | None = None) -> None:
     """Move a finished local file (a shard tar, a big archive) to ``location``: a rename on local
     disk, a (multipart) upload to S3 after which the local file is removed."""

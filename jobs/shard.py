@@ -1,12 +1,13 @@
-"""The shard-dataset pipeline: a lake's captioned clips -> webdataset tars for training (Cosmos-Curate's `shard`).
+"""The shard-dataset pipeline: a lake's captioned clips -> a dataset Cosmos training code loads (Cosmos-Curate's `shard`).
 
     cliplake shard --input-clip-path LAKE --output-dataset-path OUT [--input-semantic-dedup-path LAKE] ...
 
-One query picks the samples (one per caption window of a clip in play, deduplicated clips
-left out), bins them (resolution, aspect ratio, frame window) and numbers their tars. Tar
-groups already complete in the ``shards`` manifest (same inputs, same size and sha256 on
-disk) are skipped; the rest are written in waves, each wave's manifest rows committed when
-its tars are in place, so a killed run loses at most one wave.
+One query picks the samples (deduplicated, filtered and uncaptioned clips left out): in a
+webdataset one per clip, binned by resolution, aspect ratio and duration and packed into tars;
+in the video2world folder dataset one per caption window, grouped by clip. Groups already
+complete in the ``shards`` manifest (same inputs, same size and sha256 on disk) are skipped;
+the rest are written in waves, each wave's manifest rows committed when its files are in
+place, so a killed run loses at most one wave.
 """
 
 import argparse
@@ -18,27 +19,30 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from curate_udfs.media.transcode import EncoderSettings
 from curate_udfs.sharding import bins
-from curate_udfs.sharding.stage import (EMBEDDED_COLUMNS, KINDS, MANIFEST_COLUMNS, SAMPLE_COLUMNS, ShardWriteConfig,
+from curate_udfs.sharding.members import DATASET_FORMATS, DEFAULT_T2W_CAPTION_TYPE, SHARD_FORMATS, MemberFormat
+from curate_udfs.sharding.packing import fill_tars
+from curate_udfs.sharding.stage import (EMBEDDED_COLUMNS, MANIFEST_COLUMNS, SAMPLE_COLUMNS, ShardWriteConfig,
                                         embed_caption_batches, write_shard_batches)
 from curate_udfs.sharding.tars import is_complete
 from curate_udfs.sharding.text_encoder import DEFAULT_MODEL, TextEncoderConfig, check_text_encoder
-from curate_udfs.sharding.wdinfo import write_wdinfo
+from curate_udfs.sharding.wdinfo import write_wdinfo, write_wdinfo_list
 from curate_udfs import objectstore
 from curate_udfs.objectstore import S3Access
-from curate_udfs.storage import join, remove_quietly, write_bytes_atomic
+from curate_udfs.storage import join, remove_quietly
 from jobs import resources, runs, tables
 from jobs.lake import Lake, normalize_location
 from jobs.report import print_table
 
 PIPELINE = "shard"
 GPU_OPTION = "--text-encoder-gpus-per-worker"
-FORMAT_VERSION = "cliplake-shard-1"  # part of every tar's inputs digest: bump when tar contents change
+FORMAT_VERSION = "cliplake-shard-2"  # part of every file's inputs digest: bump when file contents change
+VIDEO2WORLD_GROUPS_PER_WAVE_PER_CORE = 64  # a video2world group is one clip's windows: small
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,8 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="AWS profile for an s3:// --input-clip-path (its tables and clip files) and "
                          "--input-semantic-dedup-path (default: the usual AWS credential chain)")
     io.add_argument("--output-dataset-path", required=True,
-                    help="dataset root (folder or s3://bucket/prefix): tars go to "
-                         "{annotation_version}/resolution_*/aspect_ratio_*/frames_*/ (need not be empty)")
+                    help="dataset root (folder or s3://bucket/prefix): tars go to {annotation_version}/resolution_*/"
+                         "aspect_ratio_*/duration_*/, video2world files to videos/, metas/, t5_xxl/ (need not be empty)")
     io.add_argument("--output-s3-profile-name", default=None,
                     help="AWS profile for an s3:// --output-dataset-path (default: the usual AWS credential chain)")
     io.add_argument("--input-semantic-dedup-path", default=None,
@@ -75,6 +79,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     asof.add_argument("--captions-as-of-timestamp", default=None,
                       help="read the captions table as it was at this time, e.g. '2025-06-01 12:00:00'")
 
+    fmt = parser.add_argument_group("dataset format")
+    fmt.add_argument("--dataset-format", choices=DATASET_FORMATS, default="webdataset",
+                     help="webdataset: tars, one sample per clip; video2world: the folder dataset Cosmos-Predict2 "
+                          "post-training reads (videos/, metas/, t5_xxl/), one sample per caption window")
+    fmt.add_argument("--shard-format", choices=SHARD_FORMATS, default="cosmos-predict2.5",
+                     help="webdataset members: cosmos-predict2.5 (what its stock webdataset pipeline trains on: nb_frames, "
+                          "t2w_windows, a dict per window in the pickle) or cosmos-curate (exactly Cosmos-Curate v1.4's shards)")
+    fmt.add_argument("--t2w-caption-type", default=DEFAULT_T2W_CAPTION_TYPE,
+                     help="cosmos-predict2.5 caption name: t2w_windows carry {TYPE}_caption, the pickle t2w_{TYPE} "
+                          "(the loader's caption_type is t2w_{TYPE})")
+
     enc = parser.add_argument_group("text embedding (t5_xxl)")
     d = TextEncoderConfig()
     enc.add_argument("--text-encoder-model", default=DEFAULT_MODEL, help="folder or hub id of a T5 (or other transformers) text encoder")
@@ -85,9 +100,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tar = parser.add_argument_group("tars")
     tar.add_argument("--target-tar-size-mb", type=float, default=500, help="video tar size to aim for, MB")
     tar.add_argument("--max-tars-per-part", type=int, default=100, help="tars per part_NNNNNN folder")
+    tar.add_argument("--min-clips-per-tar", type=int, default=1,
+                     help="with --drop-small-shards: a bin's last tar holding fewer clips is left out")
+    tar.add_argument("--drop-small-shards", action=argparse.BooleanOptionalAction, default=False,
+                     help="leave out each bin's last tar when it holds fewer than --min-clips-per-tar clips")
     tar.add_argument("--tars-per-wave", type=int, default=0,
-                     help="tar groups written between manifest commits (0: 4 per core of the cluster)")
-    tar.add_argument("--transcode-encoder", choices=["libx264", "h264_nvenc"], default="libx264", help="window mp4 encoder")
+                     help="tar groups (video2world: clips) written between manifest commits "
+                          f"(0: 4 per core of the cluster; video2world {VIDEO2WORLD_GROUPS_PER_WAVE_PER_CORE})")
+    tar.add_argument("--transcode-encoder", choices=["libx264", "h264_nvenc"], default="libx264",
+                     help="encoder of video2world window mp4s (clips with one window are copied as they are)")
     tar.add_argument("--transcode-encoder-preset", default=None, help="encoder preset (default: veryfast for libx264, p4 for nvenc)")
     tar.add_argument("--transcode-crf", type=int, default=23, help="constant quality of the window mp4s")
 
@@ -104,6 +125,8 @@ class ShardJobConfig:
     target_tar_bytes: int
     max_tars_per_part: int
     tars_per_wave: int
+    min_clips_per_tar: int = 1
+    drop_small_shards: bool = False
     access: S3Access = S3Access()  # the dataset's side
     dedup_lake: Lake | None = None
     dedup_eps: float | None = None
@@ -119,6 +142,8 @@ class ShardJobConfig:
             raise ValueError("--target-tar-size-mb must be > 0")
         if self.max_tars_per_part < 1:
             raise ValueError(f"--max-tars-per-part must be >= 1, got {self.max_tars_per_part}")
+        if self.min_clips_per_tar < 1:
+            raise ValueError(f"--min-clips-per-tar must be >= 1, got {self.min_clips_per_tar}")
         if self.tars_per_wave < 0:
             raise ValueError(f"--tars-per-wave must be >= 0, got {self.tars_per_wave}")
         if self.dedup_eps is not None and not 0 < self.dedup_eps < 1:
@@ -129,11 +154,19 @@ class ShardJobConfig:
             raise ValueError("--output-dataset-path must not be the lake itself")
 
     @property
+    def members(self) -> MemberFormat:
+        return self.writer.members
+
+    @property
+    def video2world(self) -> bool:
+        return self.members.dataset_format == "video2world"
+
+    @property
     def inputs_salt(self) -> str:
-        """What besides the samples decides a tar's bytes (digested with them)."""
-        e = self.writer.encoder
-        return json.dumps([FORMAT_VERSION, self.text_encoder.model, self.text_encoder.max_length, self.text_encoder.batch_size,
-                           e.encoder, e.preset, e.crf, e.threads])
+        """What besides the samples decides a file's bytes (digested with them)."""
+        e, m = self.writer.encoder, self.members
+        return json.dumps([FORMAT_VERSION, m.dataset_format, m.shard_format, m.t2w_caption_type, self.text_encoder.model,
+                           self.text_encoder.max_length, self.text_encoder.batch_size, e.encoder, e.preset, e.crf, e.threads])
 
 
 def build_config(args: argparse.Namespace) -> ShardJobConfig:
@@ -147,11 +180,13 @@ def build_config(args: argparse.Namespace) -> ShardJobConfig:
     encoder = EncoderSettings(encoder=args.transcode_encoder, preset=args.transcode_encoder_preset, crf=args.transcode_crf,
                               threads=1)
     text = TextEncoderConfig(model=args.text_encoder_model, batch_size=args.text_encoder_batch_size)
+    members = MemberFormat(args.dataset_format, args.shard_format, args.t2w_caption_type)
     return ShardJobConfig(
         lake=lake, dataset_root=root, annotation_version=args.annotation_version, text_encoder=text,
-        writer=ShardWriteConfig(root, args.text_encoder_model, encoder, access, clip_access=lake_access), access=access,
+        writer=ShardWriteConfig(root, members, encoder, access, clip_access=lake_access), access=access,
         target_tar_bytes=math.ceil(args.target_tar_size_mb * 1024 * 1024) if args.target_tar_size_mb > 0 else 0,
         max_tars_per_part=args.max_tars_per_part, tars_per_wave=args.tars_per_wave,
+        min_clips_per_tar=args.min_clips_per_tar, drop_small_shards=args.drop_small_shards,
         dedup_lake=dedup_lake,
         dedup_eps=args.semantic_dedup_epsilon, dedup_model=args.semantic_dedup_model,
         captions_as_of_version=args.captions_as_of_version, captions_as_of_timestamp=args.captions_as_of_timestamp,
@@ -238,13 +273,37 @@ def _bin_columns() -> list:
     aspect = F.lit(None).cast("string")
     for low, high, name in reversed(bins.ASPECT_RATIO_BINS):
         aspect = F.when((ratio > low) & (ratio <= high), F.lit(name)).otherwise(aspect)
-    low = F.floor(F.col("window_start") / bins.FRAMES_BIN_SIZE) * bins.FRAMES_BIN_SIZE
-    frames = F.concat(low.cast("string"), F.lit("_"), (low + bins.FRAMES_BIN_SIZE - 1).cast("string"))
-    return [resolution.alias("resolution"), aspect.alias("aspect_ratio"), frames.alias("frames_bin")]
+    seconds = F.col("num_frames") / F.col("fps")
+    duration = F.lit(None).cast("string")
+    for low, high, name in reversed(bins.DURATION_BINS):
+        duration = F.when((seconds >= low) & (seconds <= high), F.lit(name)).otherwise(duration)
+    return [resolution.alias("resolution"), aspect.alias("aspect_ratio"), duration.alias("duration")]
+
+
+def _captioned_clips(captions: DataFrame) -> DataFrame:
+    """One row per captioned clip: its windows as parallel arrays in window order, and the caption model."""
+    window = F.struct("window_index", "start_frame", "end_frame", "caption", "prompt_tokens", "output_tokens")
+    grouped = captions.groupBy("clip_id").agg(F.sort_array(F.collect_list(window)).alias("w"),
+                                              F.min("model").alias("caption_model"))
+    return grouped.select(
+        "clip_id", "caption_model", F.size("w").alias("num_clip_windows"),
+        F.col("w.start_frame").alias("window_starts"), F.col("w.end_frame").alias("window_ends"),
+        F.col("w.caption").alias("captions"), F.col("w.prompt_tokens").alias("prompt_tokens"),
+        F.col("w.output_tokens").alias("output_tokens"))
+
+
+def _one_window_per_row(clips: DataFrame) -> DataFrame:
+    """video2world: each window its own sample, keyed ``{clip_id}_{start}_{end}`` with the end inclusive."""
+    arrays = ("window_starts", "window_ends", "captions", "prompt_tokens", "output_tokens")
+    rows = clips.select("*", F.posexplode("window_starts").alias("i", "start"))
+    rows = rows.select(*[c for c in clips.columns if c not in arrays],
+                       *[F.array(F.col(a)[F.col("i")]).alias(a) for a in arrays])
+    return rows.withColumn("sample_key", F.concat_ws("_", "clip_id", F.col("window_starts")[0],
+                                                     F.col("window_ends")[0] - 1))
 
 
 def select_samples(spark: SparkSession, config: ShardJobConfig) -> tuple[DataFrame, dict, dict]:
-    """One row per caption window of each clip in play: the samples, counts of what was left out, versions read."""
+    """The samples (one per clip in play, or per window for video2world), counts of what was left out, versions read."""
     versions = {"clips": tables.latest_version(spark, config.lake, "clips")}
     clips = tables.read_table(spark, config.lake, "clips")
     captions, versions["captions"] = _read_captions(spark, config)
@@ -256,49 +315,72 @@ def select_samples(spark: SparkSession, config: ShardJobConfig) -> tuple[DataFra
         before = in_play.count()
         in_play = in_play.join(duplicates, "clip_id", "left_anti")
         counts["num_deduplicated_clips"] = before - in_play.count()
-    captioned = captions.select("clip_id").distinct()
+    captioned = _captioned_clips(captions)
     counts["num_clips_without_captions"] = in_play.join(captioned, "clip_id", "left_anti").count()
-    windows = captions.select(
-        "clip_id", "window_index", F.col("start_frame").alias("window_start"), F.col("end_frame").alias("window_end"),
-        "caption", "annotation_version", F.col("model").alias("caption_model"))
-    joined = in_play.drop("run_id").join(windows, "clip_id")
-    samples = joined.select(
-        "*", *_bin_columns(),
-        F.concat_ws("_", "clip_id", "window_start", "window_end").alias("sample_key"),
-        # The video tar's share of the clip's bytes: what tar sizes are planned with.
-        F.ceil(F.col("num_bytes") * (F.col("window_end") - F.col("window_start")) / F.greatest(F.col("num_frames"), F.lit(1)))
-        .cast("long").alias("estimated_bytes"),
-    ).withColumn("bin_dir", F.concat_ws("/", F.lit(config.annotation_version), F.concat(F.lit("resolution_"), "resolution"),
-                                        F.concat(F.lit("aspect_ratio_"), "aspect_ratio"), F.concat(F.lit("frames_"), "frames_bin")))
-    counts["num_samples_without_bin"] = samples.where("aspect_ratio IS NULL").count()
-    samples = samples.where("aspect_ratio IS NOT NULL")
-    return samples, counts, {"versions": versions, "dedup": dedup}
+    sources = tables.read_table(spark, config.lake, "videos").select(
+        "video_id", F.col("width").alias("source_width"), F.col("height").alias("source_height"),
+        F.col("fps").alias("source_fps"))
+    joined = in_play.drop("run_id").join(captioned, "clip_id").join(sources, "video_id", "left")
+    if config.video2world:
+        samples = _one_window_per_row(joined).withColumn("bin_dir", F.lit("")).withColumn("group_key", F.col("clip_id"))
+        return samples, counts, {"versions": versions, "dedup": dedup}
+    samples = joined.select("*", *_bin_columns(), F.col("clip_id").alias("sample_key")).withColumn(
+        "bin_dir", F.concat_ws("/", F.lit(config.annotation_version), F.concat(F.lit("resolution_"), "resolution"),
+                               F.concat(F.lit("aspect_ratio_"), "aspect_ratio"), F.concat(F.lit("duration_"), "duration")))
+    counts["num_clips_too_short"] = samples.where("duration IS NULL").count()
+    counts["num_clips_without_bin"] = samples.where("duration IS NOT NULL AND aspect_ratio IS NULL").count()
+    return samples.where("aspect_ratio IS NOT NULL AND duration IS NOT NULL"), counts, {"versions": versions, "dedup": dedup}
 
 
-def assign_tars(samples: DataFrame, config: ShardJobConfig) -> DataFrame:
-    """``part`` and ``tar`` per sample: within a bin, in key order, a new tar each ``target_tar_bytes``.
+def _fingerprinted(samples: DataFrame) -> DataFrame:
+    """Everything a sample's members are made of (the clip file by path and size), digested."""
+    described = sorted(set(SAMPLE_COLUMNS) - {"tar_seq", "part", "tar"})
+    return samples.withColumn("fingerprint", F.sha2(F.to_json(F.struct(*described)), 256))
 
-    A sample starting at byte offset o of its bin goes to tar floor(o / target), renumbered densely,
-    so the numbering depends only on the bin's samples (and a rebuilt bin gets the same tars).
+
+def assign_tars(samples: DataFrame, config: ShardJobConfig, counts: dict) -> DataFrame:
+    """``part`` and ``tar`` per sample: within a bin, in key order, tars filled to ``target_tar_bytes`` of clip bytes.
+
+    The numbering depends only on the bin's samples, so a rebuilt bin gets the same tars.
+    video2world samples are grouped by clip instead (no tars).
     """
-    by_key = Window.partitionBy("bin_dir").orderBy("sample_key")
-    offset = F.sum("estimated_bytes").over(by_key.rowsBetween(Window.unboundedPreceding, Window.currentRow)) - F.col("estimated_bytes")
-    raw = samples.withColumn("raw_tar", F.floor(offset / config.target_tar_bytes))
-    index = F.dense_rank().over(Window.partitionBy("bin_dir").orderBy("raw_tar")) - 1
-    # Everything a sample's three members are made of (the clip file by path and size).
-    described = sorted(set(SAMPLE_COLUMNS) - {"tar_seq", "part", "tar"} | {"num_bytes"})
-    fingerprint = F.sha2(F.to_json(F.struct(*described)), 256)
-    return (raw.withColumn("tar_index", index)
-            .withColumn("part", (F.col("tar_index") / config.max_tars_per_part).cast("long"))
-            .withColumn("tar", F.col("tar_index") % config.max_tars_per_part)
-            .withColumn("fingerprint", fingerprint))
+    if config.video2world:
+        return _fingerprinted(samples.withColumn("part", F.lit(None).cast("long")).withColumn("tar", F.lit(None).cast("long")))
+    target, min_clips, drop_small = config.target_tar_bytes, config.min_clips_per_tar, config.drop_small_shards
+
+    def fill(bin_rows: pd.DataFrame) -> pd.DataFrame:
+        bin_rows = bin_rows.sort_values("sample_key")
+        return bin_rows.assign(tar_index=fill_tars(bin_rows["num_bytes"].tolist(), target, min_clips, drop_small))
+
+    indexes = samples.select("bin_dir", "sample_key", "num_bytes").groupBy("bin_dir").applyInPandas(
+        fill, "bin_dir string, sample_key string, num_bytes long, tar_index long").drop("num_bytes")
+    packed = samples.join(indexes, ["bin_dir", "sample_key"])
+    counts["num_clips_in_dropped_shards"] = packed.where("tar_index IS NULL").count()
+    packed = (packed.where("tar_index IS NOT NULL")
+              .withColumn("part", (F.col("tar_index") / config.max_tars_per_part).cast("long"))
+              .withColumn("tar", F.col("tar_index") % config.max_tars_per_part)
+              .withColumn("group_key", F.format_string("%s/part_%06d/%06d", "bin_dir", "part", "tar")))
+    return _fingerprinted(packed)
+
+
+def group_paths(group: dict) -> list[str]:
+    """The files of a planned group, relative to the dataset root: three tars, or three files per window."""
+    if group["part"] is None:
+        return [bins.video2world_path(kind, key) for key in group["sample_keys"] for kind in bins.KINDS]
+    return [bins.tar_path(group["bin_dir"], kind, group["part"], group["tar"]) for kind in bins.KINDS]
 
 
 def plan_groups(planned: DataFrame, config: ShardJobConfig) -> list[dict]:
-    """One dict per tar group (bin_dir, part, tar): sample count and the digest of everything it is made of."""
+    """One dict per output group: where it goes, its sample count and the digest of everything it is made of."""
     digest = F.sha2(F.concat(F.lit(config.inputs_salt), F.concat_ws(",", F.sort_array(F.collect_list("fingerprint")))), 256)
-    rows = planned.groupBy("bin_dir", "part", "tar").agg(F.count("*").alias("num_samples"), digest.alias("inputs_sha256"))
-    return sorted((r.asDict() for r in rows.collect()), key=lambda g: (g["bin_dir"], g["part"], g["tar"]))
+    rows = planned.groupBy("group_key").agg(
+        F.first("bin_dir").alias("bin_dir"), F.first("part").alias("part"), F.first("tar").alias("tar"),
+        F.count("*").alias("num_samples"), digest.alias("inputs_sha256"),
+        F.sort_array(F.collect_list("sample_key")).alias("sample_keys"))
+    groups = [{**r.asDict(), "sample_keys": list(r.sample_keys)} for r in rows.collect()]
+    for g in groups:
+        g["paths"] = group_paths(g)
+    return sorted(groups, key=lambda g: g["group_key"])
 
 
 # ---------------------------------------------------------------------------------------------- completion
@@ -320,33 +402,35 @@ def _verify(spark: SparkSession, root: str, candidates: list[dict], access: S3Ac
 
 
 def _dataset_manifest(spark: SparkSession, config: ShardJobConfig, this_version: bool = True) -> DataFrame | None:
-    """The ``shards`` rows of this dataset, of this annotation version only unless told; None before any tar."""
+    """The ``shards`` rows of this dataset, of this annotation version only unless told; None before any file.
+
+    A video2world folder has no version folders: a later version's files replace an earlier one's.
+    """
     if not tables.exists(spark, config.lake, "shards"):
         return None
     rows = tables.read_table(spark, config.lake, "shards").where(F.col("dataset_path") == config.dataset_root)
-    return rows.where(F.col("annotation_version") == config.annotation_version) if this_version else rows
+    if not this_version or config.video2world:
+        return rows
+    return rows.where(F.col("annotation_version") == config.annotation_version)
 
 
-def complete_groups(spark: SparkSession, config: ShardJobConfig, groups: list[dict]) -> set[tuple]:
-    """Groups whose three tars the manifest records with the same inputs and whose files check out."""
+def complete_groups(spark: SparkSession, config: ShardJobConfig, groups: list[dict]) -> set[str]:
+    """Keys of the groups whose files the manifest records with the same inputs and whose bytes check out."""
     rows = _dataset_manifest(spark, config, this_version=False)
     if rows is None:
         return set()
     manifest = {r.tar_path: r.asDict() for r in rows.select("tar_path", "inputs_sha256", "num_bytes", "sha256").collect()}
-    candidates = {}
-    for g in groups:
-        paths = [bins.tar_path(g["bin_dir"], kind, g["part"], g["tar"]) for kind in KINDS]
-        if all(manifest.get(p, {}).get("inputs_sha256") == g["inputs_sha256"] for p in paths):
-            candidates[(g["bin_dir"], g["part"], g["tar"])] = paths
+    candidates = {g["group_key"]: g["paths"] for g in groups
+                  if all(manifest.get(p, {}).get("inputs_sha256") == g["inputs_sha256"] for p in g["paths"])}
     verified = _verify(spark, config.dataset_root, [manifest[p] for paths in candidates.values() for p in paths], config.access)
-    return {group for group, paths in candidates.items() if all(p in verified for p in paths)}
+    return {key for key, paths in candidates.items() if all(p in verified for p in paths)}
 
 
 # ---------------------------------------------------------------------------------------------- writing
 
 
 class _Writer:
-    """Writes pending tar groups in waves; each wave's manifest rows are merged when its tars are in place."""
+    """Writes pending groups in waves; each wave's manifest rows are merged when its files are in place."""
 
     def __init__(self, spark: SparkSession, config: ShardJobConfig, run_id: str):
         self.spark, self.config, self.run_id = spark, config, run_id
@@ -355,20 +439,20 @@ class _Writer:
         self.stats = {"num_tars_written": 0, "num_shard_errors": 0, "errors": []}
 
     def run(self, planned: DataFrame, pending: list[dict]) -> None:
-        per_wave = self.config.tars_per_wave or 4 * self.spark.sparkContext.defaultParallelism
+        per_core = VIDEO2WORLD_GROUPS_PER_WAVE_PER_CORE if self.config.video2world else 4
+        per_wave = self.config.tars_per_wave or per_core * self.spark.sparkContext.defaultParallelism
         for start in range(0, len(pending), per_wave):
             self._wave(planned, pending[start:start + per_wave], start)
 
     def _wave(self, planned: DataFrame, wave: list[dict], first_seq: int) -> None:
         c = self.config
-        groups = self.spark.createDataFrame(
-            [(g["bin_dir"], g["part"], g["tar"], first_seq + i, g["inputs_sha256"]) for i, g in enumerate(wave)],
-            "bin_dir string, part long, tar long, tar_seq long, inputs_sha256 string")
-        rows = (planned.join(groups.drop("inputs_sha256"), ["bin_dir", "part", "tar"])
+        groups = self.spark.createDataFrame([(g["group_key"], first_seq + i) for i, g in enumerate(wave)],
+                                            "group_key string, tar_seq long")
+        rows = (planned.join(groups, "group_key")
                 .repartitionByRange(len(wave), "tar_seq").sortWithinPartitions("tar_seq", "sample_key")
                 .select(*SAMPLE_COLUMNS))
         embedded_schema = T.StructType(list(rows.schema.fields) + list(tables.struct_of(EMBEDDED_COLUMNS).fields))
-        columns, text_config, gpu_tasks = embedded_schema.fieldNames(), c.text_encoder, self.gpu_tasks
+        columns, text_config, members, gpu_tasks = embedded_schema.fieldNames(), c.text_encoder, c.members, self.gpu_tasks
 
         def embed(batches):
             import torch
@@ -377,7 +461,7 @@ class _Writer:
             addresses = resources.task_gpu_addresses()
             if addresses:
                 gpu_tasks.add(1)
-            return embed_caption_batches(batches, text_config, columns, addresses)
+            return embed_caption_batches(batches, text_config, members, columns, addresses)
 
         # Checkpointed between the stages: the text encoder may run in a GPU profile, the writer in the default one.
         embedded = resources.map_in_pandas(rows, embed, embedded_schema, self.profile).localCheckpoint(eager=True)
@@ -390,13 +474,14 @@ class _Writer:
         records = []
         for m in manifest:
             g = groups[m.tar_seq]
+            self.stats["num_shard_errors"] += len(m.errors)
+            self.stats["errors"].extend(m.errors)
+            if not m.tar_path:  # a group whose every sample failed wrote nothing: its errors are all it reports
+                continue
             row = {k: v for k, v in m.asDict().items() if k != "tar_seq"}
             records.append({**row, "dataset_path": self.config.dataset_root,
                             "annotation_version": self.config.annotation_version, "bin_dir": g["bin_dir"], "part": g["part"],
                             "tar": g["tar"], "inputs_sha256": g["inputs_sha256"], "run_id": self.run_id, "created_at": now})
-            if m.kind == "video":
-                self.stats["num_shard_errors"] += len(m.errors)
-                self.stats["errors"].extend(m.errors)
         self.stats["num_tars_written"] += len(records)
         if records:
             frame = self.spark.createDataFrame(records, tables.SHARDS)
@@ -404,7 +489,7 @@ class _Writer:
 
 
 def _retire_stale(spark: SparkSession, config: ShardJobConfig, planned_paths: set[str]) -> int:
-    """Tars of this dataset and version the manifest lists but the plan no longer has: files and rows removed."""
+    """Files of this dataset and version the manifest lists but the plan no longer has: files and rows removed."""
     mine = _dataset_manifest(spark, config)
     if mine is None:
         return 0
@@ -421,7 +506,7 @@ def _retire_stale(spark: SparkSession, config: ShardJobConfig, planned_paths: se
 def write_summaries(spark: SparkSession, config: ShardJobConfig, groups: list[dict], old_bins: set[str]) -> list[str]:
     """``wdinfo.json`` per bin from the manifest (what is on disk), ``wdinfo_list.csv`` for the version."""
     rows = _dataset_manifest(spark, config).where(F.col("kind") == "video").select("bin_dir", "tar_path", "num_samples").collect()
-    planned = {bins.tar_path(g["bin_dir"], "video", g["part"], g["tar"]) for g in groups}
+    planned = {g["paths"][0] for g in groups}  # the video tar
     per_bin: dict[str, list] = {}
     for r in rows:
         if r.tar_path in planned:
@@ -434,9 +519,7 @@ def write_summaries(spark: SparkSession, config: ShardJobConfig, groups: list[di
                                     config.access))
     for bin_dir in old_bins - set(per_bin):  # a bin left with no tars keeps no wdinfo
         remove_quietly(join(config.dataset_root, bin_dir, "wdinfo.json"), config.access)
-    listing = "".join(f"{p}\n" for p in written)
-    write_bytes_atomic(join(config.dataset_root, config.annotation_version, "wdinfo_list.csv"), listing.encode(),
-                       config.access)
+    write_wdinfo_list(join(config.dataset_root, config.annotation_version, "wdinfo_list.csv"), written, config.access)
     return written
 
 
@@ -450,17 +533,16 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     check_environment(spark, config)
     run_id = str(uuid.uuid4())
     samples, counts, read = select_samples(spark, config)
-    planned = assign_tars(samples, config).localCheckpoint(eager=True)  # one plan for every step below
+    planned = assign_tars(samples, config, counts).localCheckpoint(eager=True)  # one plan for every step below
     groups = plan_groups(planned, config)
     done = complete_groups(spark, config, groups)
-    pending = [g for g in groups if (g["bin_dir"], g["part"], g["tar"]) not in done]
-    old_bins = _manifest_bins(spark, config)
+    pending = [g for g in groups if g["group_key"] not in done]
+    old_bins = set() if config.video2world else _manifest_bins(spark, config)
 
     writer = _Writer(spark, config, run_id)
     writer.run(planned, pending)
-    planned_paths = {bins.tar_path(g["bin_dir"], kind, g["part"], g["tar"]) for g in groups for kind in KINDS}
-    removed = _retire_stale(spark, config, planned_paths)
-    wdinfos = write_summaries(spark, config, groups, old_bins) if groups or old_bins else []
+    removed = _retire_stale(spark, config, {p for g in groups for p in g["paths"]})
+    wdinfos = write_summaries(spark, config, groups, old_bins) if not config.video2world and (groups or old_bins) else []
 
     errors = writer.stats.pop("errors")
     summary = runs.record(
@@ -470,8 +552,11 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         num_clips=counts["num_clips"], num_filtered_clips=counts["num_filtered_clips"],
         num_deduplicated_clips=counts.get("num_deduplicated_clips", 0),
         num_clips_without_captions=counts["num_clips_without_captions"],
+        num_clips_too_short=counts.get("num_clips_too_short", 0),
+        num_clips_in_dropped_shards=counts.get("num_clips_in_dropped_shards", 0),
         num_shard_samples=sum(g["num_samples"] for g in groups) - writer.stats["num_shard_errors"],
-        **writer.stats, num_tars_skipped=len(done) * len(KINDS), num_tars_removed=removed,
+        **writer.stats, num_tars_skipped=sum(len(g["paths"]) for g in groups if g["group_key"] in done),
+        num_tars_removed=removed,
         stage_resources=json.dumps({"text_embedding": {"gpus_per_task": config.gpus if writer.profile else 0,
                                                        "tasks_with_gpu": writer.gpu_tasks.value}}),
     )
@@ -487,17 +572,24 @@ def _manifest_bins(spark: SparkSession, config: ShardJobConfig) -> set[str]:
 
 
 def _report(summary: dict, errors: list[str], counts: dict, wdinfos: list[str], config: ShardJobConfig) -> None:
+    files = "files" if config.video2world else "tars"
     print_table(
-        ["samples", "tars written", "skipped", "removed", "filtered clips", "duplicates", "no captions", "errors", "seconds"],
+        ["samples", f"{files} written", "skipped", "removed", "filtered clips", "duplicates", "no captions", "under 5 s",
+         "errors", "seconds"],
         [[summary["num_shard_samples"], summary["num_tars_written"], summary["num_tars_skipped"], summary["num_tars_removed"],
           summary["num_filtered_clips"], summary["num_deduplicated_clips"], summary["num_clips_without_captions"],
-          summary["num_shard_errors"], f"{summary['pipeline_run_time_s']:.1f}"]],
+          summary["num_clips_too_short"], summary["num_shard_errors"], f"{summary['pipeline_run_time_s']:.1f}"]],
     )
-    if counts.get("num_samples_without_bin"):
-        print(f"  {counts['num_samples_without_bin']} windows left out: aspect ratio beyond 10:1 has no bin")
+    if counts.get("num_clips_without_bin"):
+        print(f"  {counts['num_clips_without_bin']} clips left out: aspect ratio beyond 10:1 has no bin")
+    if counts.get("num_clips_in_dropped_shards"):
+        print(f"  {counts['num_clips_in_dropped_shards']} clips left out: --drop-small-shards (under --min-clips-per-tar)")
     for message in errors[:20]:
         print(f"  error  {message}")
-    print(f"dataset: {join(config.dataset_root, config.annotation_version)}  ({len(wdinfos)} bins, wdinfo.json in each)")
+    if config.video2world:
+        print(f"dataset: {config.dataset_root}  (video2world: videos/, metas/, t5_xxl/)")
+    else:
+        print(f"dataset: {join(config.dataset_root, config.annotation_version)}  ({len(wdinfos)} bins, wdinfo.json in each)")
 
 
 if __name__ == "__main__":  # spark-submit jobs/shard.py --input-clip-path LAKE --output-dataset-path OUT ...

@@ -15,7 +15,8 @@ from jobs.lake import Lake, TableRef
 
 # Python types stages declare for their columns; ``list[float]`` is a float32 vector (embeddings).
 _SPARK_TYPES = {str: T.StringType(), int: T.LongType(), float: T.DoubleType(), bytes: T.BinaryType(),
-                list[float]: T.ArrayType(T.FloatType()), list[str]: T.ArrayType(T.StringType())}
+                list[float]: T.ArrayType(T.FloatType()), list[str]: T.ArrayType(T.StringType()),
+                list[int]: T.ArrayType(T.LongType())}
 
 
 def struct_of(columns: dict[str, type]) -> T.StructType:
@@ -99,6 +100,8 @@ RUNS = T.StructType([
     T.StructField("num_filtered_clips", T.LongType()),
     T.StructField("num_deduplicated_clips", T.LongType()),
     T.StructField("num_clips_without_captions", T.LongType()),
+    T.StructField("num_clips_too_short", T.LongType()),  # under 5 s: no duration bin
+    T.StructField("num_clips_in_dropped_shards", T.LongType()),  # --drop-small-shards
     T.StructField("num_shard_samples", T.LongType()),
     T.StructField("num_shard_errors", T.LongType()),
     T.StructField("num_tars_written", T.LongType()),

@@ -1,7 +1,8 @@
 """Caption text embeddings for the shard dataset: a T5 (or any transformers text encoder) last hidden state.
 
-As Cosmos-Curate's shard step: encoder only, at most 512 tokens, and each caption's embedding
-is the last hidden state trimmed to its token count (no padding rows), as float32.
+As Cosmos-Curate computes them: the caption ``strip()``ped, encoder only, at most 512 tokens
+counting the end token, the last hidden state in float32 trimmed to the token count (so no
+padding rows); datasets store it as float16 (``members.t5_member``).
 """
 
 import functools
@@ -33,7 +34,7 @@ class TextEncoderConfig:
     max_length: int = 512
     batch_size: int = 16  # --text-encoder-batch-size
     device: str = "auto"
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"  # auto: bfloat16 on GPU, float32 on CPU
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"  # auto: float32, as Cosmos-Curate runs T5
 
     def __post_init__(self):
         if not self.model:
@@ -81,17 +82,17 @@ class TextEncoder:
         from transformers import AutoModelForTextEncoding, AutoTokenizer
 
         if dtype == "auto":
-            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+            dtype = "float32"
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         # T5 loads as T5EncoderModel here: the decoder's weights (half of t5-11b) are never read.
         self.model = AutoModelForTextEncoding.from_pretrained(folder, dtype=getattr(torch, dtype)).to(device).eval()
         self.device, self.max_length = device, max_length
 
     def encode(self, texts: list[str]) -> list[np.ndarray]:
-        """One float32 array of shape (tokens, hidden) per text, tokens counted with the end token."""
+        """One float32 array of shape (tokens, hidden) per text (stripped first), tokens counted with the end token."""
         import torch
 
-        tokens = self.tokenizer(texts, max_length=self.max_length, truncation=True, padding="longest",
+        tokens = self.tokenizer([t.strip() for t in texts], max_length=self.max_length, truncation=True, padding="longest",
                                 return_tensors="pt")
         with torch.inference_mode():
             hidden = self.model(input_ids=tokens["input_ids"].to(self.device),

@@ -153,7 +153,8 @@ def write_tiny_t5(folder: str) -> str:
         tokenizer = AutoTokenizer.from_pretrained(path)
         encoder = T5EncoderModel.from_pretrained(path)
 
-    A T5 v1.1-style (gated-gelu) encoder with d_model 32 and 2 layers; the tokenizer is T5's
+    A T5 v1.1-style (gated-gelu) encoder with one layer and d_model 1024, T5-XXL's width, so its
+    embeddings have the shape training loaders pad to (512 x 1024); the tokenizer is T5's
     unigram tokenizer over a small local vocabulary (no download), ending sequences with ``</s>``.
     """
     import torch
@@ -161,8 +162,8 @@ def write_tiny_t5(folder: str) -> str:
 
     tokenizer = T5Tokenizer(vocab=_tiny_t5_pieces(), extra_ids=0, model_max_length=512)
     config = T5Config(
-        vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
-        num_heads=4, feed_forward_proj="gated-gelu", relative_attention_num_buckets=8,
+        vocab_size=len(tokenizer), d_model=1024, d_kv=16, d_ff=32, num_layers=1, num_decoder_layers=1,
+        num_heads=2, feed_forward_proj="gated-gelu", relative_attention_num_buckets=8,
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=0,
     )
     torch.manual_seed(0)

@@ -12,6 +12,7 @@ import webdataset as wds
 
 from curate_udfs.media.transcode import EncoderSettings
 from curate_udfs.sharding import bins
+from curate_udfs.sharding.packing import fill_tars
 from curate_udfs.sharding.stage import _groups
 from curate_udfs.sharding.tars import is_complete, write_tar
 from curate_udfs.sharding.text_encoder import TextEncoderConfig, check_text_encoder, load_text_encoder
@@ -33,10 +34,30 @@ def test_aspect_ratio_bins_are_half_open_on_the_left(size, aspect):
     assert bins.aspect_ratio_bin(*size) == aspect
 
 
-def test_frames_bins_and_paths():
-    assert [bins.frames_bin(s) for s in (0, 255, 256, 600)] == ["0_255", "0_255", "256_511", "512_767"]
-    d = bins.bin_path("v0", "720", "16_9", "0_255")
-    assert bins.tar_path(d, "t5_xxl", 1, 7) == "v0/resolution_720/aspect_ratio_16_9/frames_0_255/t5_xxl/part_000001/000007.tar"
+@pytest.mark.parametrize("frames, fps, duration", [(119, 24, None), (120, 24, "5_10"), (240, 24, "5_10"), (241, 24, "10_30"),
+                                                   (720, 24, "10_30"), (721, 24, "30_inf"), (10**7, 30, "30_inf")])
+def test_duration_bins_as_cosmos_curate_code(frames, fps, duration):
+    assert bins.duration_bin(frames, fps) == duration  # inclusive ends, first match: 10 s is 5_10, 30 s is 10_30
+
+
+def test_paths():
+    d = bins.bin_path("v0", "720", "16_9", "5_10")
+    assert bins.tar_path(d, "t5_xxl", 1, 7) == "v0/resolution_720/aspect_ratio_16_9/duration_5_10/t5_xxl/part_000001/000007.tar"
+    key = bins.video2world_key("abc", 256, 512)
+    assert key == "abc_256_511" and bins.video2world_path("metas", key) == "metas/abc_256_511.txt"
+
+
+@pytest.mark.parametrize("sizes, target, min_clips, drop, tars", [
+    ([40, 40, 40, 10], 100, 1, False, [0, 0, 1, 1]),
+    ([40, 60, 1], 100, 1, False, [0, 0, 1]),  # exactly the target fits
+    ([250, 10, 10], 100, 1, False, [0, 1, 1]),  # a clip over the target gets a tar of its own
+    ([40, 40, 40], 100, 2, False, [0, 0, 1]),  # min clips alone changes nothing (as Cosmos-Curate)
+    ([40, 40, 40], 100, 2, True, [0, 0, None]),  # the last tar is too small: dropped
+    ([40, 40, 40, 40], 100, 2, True, [0, 0, 1, 1]),
+    ([], 100, 1, True, []),
+])
+def test_tars_filled_greedily_by_bytes(sizes, target, min_clips, drop, tars):
+    assert fill_tars(sizes, target, min_clips, drop) == tars
 
 
 def test_tars_are_deterministic_and_checked(tmp_path):
@@ -69,9 +90,15 @@ def test_t5_embeddings_are_trimmed_to_the_token_count(tiny_models):
     texts = ["a cat", "a much longer caption about a dog running on the beach"]
     arrays = load_text_encoder(config).encode(texts)
     tokenizer = AutoTokenizer.from_pretrained(tiny_models["t5"])
-    assert [a.shape for a in arrays] == [(len(tokenizer(t)["input_ids"]), 32) for t in texts]
+    assert [a.shape for a in arrays] == [(len(tokenizer(t)["input_ids"]), 1024) for t in texts]
+    assert arrays[0].dtype == np.float32
+    np.testing.assert_array_equal(load_text_encoder(config).encode(["  a cat \n"])[0], alone_of(config, "a cat"))
     alone = load_text_encoder(config).encode(texts[:1])[0]
     np.testing.assert_allclose(alone, arrays[0], atol=1e-5)  # padding in the batch does not leak into the rows
+
+
+def alone_of(config, text):
+    return load_text_encoder(config).encode([text])[0]
 
 
 def test_check_text_encoder_names_the_option(tmp_path):
