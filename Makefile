@@ -59,7 +59,7 @@ SPARK35_TESTS := tests/deployment \
     $(ANNOTATE)::test_gpu_share_becomes_a_resource_profile_on_a_cluster \
     $(DEDUP)::test_planted_copies_found_one_of_each_pair_kept $(DEDUP)::test_summary_centroids_and_runs_tables \
     $(DEDUP)::test_cosmos_layout_has_the_documented_files_and_columns \
-    tests/integration/test_shard_job.py::test_every_window_reads_back_with_webdataset \
+    tests/integration/test_shard_job.py::test_every_clip_trains_with_the_stock_cosmos_predict25_pipeline \
     tests/storage/test_catalog.py::test_split_writes_managed_tables_by_name
 
 $(STAMP35): pyproject.toml $(STAMP)

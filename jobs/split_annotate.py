@@ -17,12 +17,16 @@ from pyspark.sql import types as T
 from curate_udfs import split_stage
 from curate_udfs.objectstore import S3Access
 from curate_udfs.media.transcode import EncoderSettings
+from curate_udfs.sharding.text_encoder import DEFAULT_MODEL as DEFAULT_TEXT_ENCODER
+from curate_udfs.sharding.text_encoder import TextEncoderConfig, check_text_encoder
 from curate_udfs.splitting.spans import FixedStrideRules, TransNetV2Rules
+from curate_udfs.storage import join
 from jobs import annotate, listing, runs, storage_options, tables
 from jobs.lake import Lake
 from jobs.report import print_table
 
 PIPELINE = "split"
+VIDEO2WORLD_FOLDER = "cosmos_predict2_video2world_dataset"  # Cosmos-Curate's name, under the output path
 INPUT_SCHEMA = T.StructType([T.StructField(c, T.StringType()) for c in split_stage.INPUT_COLUMNS])
 RESULT_SCHEMA = tables.with_fields(
     tables.struct_of(split_stage.VIDEO_COLUMNS),
@@ -71,6 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     annotate.add_filter_arguments(parser)
     annotate.add_embedding_arguments(parser)
     annotate.add_caption_arguments(parser)
+
+    predict = parser.add_argument_group("Cosmos-Predict2 post-training dataset")
+    predict.add_argument("--generate-cosmos-predict-dataset", choices=["disable", "predict2"], default="disable",
+                         help=f"predict2: write the video2world folder dataset of the lake's captioned clips to "
+                              f"{{output_path}}/{VIDEO2WORLD_FOLDER}/ (what `cliplake shard --dataset-format video2world` writes)")
+    predict.add_argument("--text-encoder-model", default=DEFAULT_TEXT_ENCODER,
+                         help="folder or hub id of the T5 that embeds the captions for that dataset")
 
 
 def build_config(args: argparse.Namespace, clips_dir: str, task_cpus: int = 1,
@@ -160,6 +171,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     config = build_config(args, lake.media("clips"), task_cpus, lake.access)
     # Weights located and GPU requests checked now, before any work.
     annotator = annotate.Annotator(spark, lake, annotate.build_config(args, lake.root), run_id)
+    if args.generate_cosmos_predict_dataset == "predict2":
+        if not args.generate_captions:
+            raise ValueError("--generate-cosmos-predict-dataset predict2 needs captions: drop --no-generate-captions")
+        check_text_encoder(TextEncoderConfig(model=args.text_encoder_model))
     paths = listing.list_videos(args.input_video_path, args.input_video_list_json_path, args.limit,
                                 config.input_access,
                                 S3Access(profile_name=getattr(args, "input_video_list_s3_profile_name", None)))
@@ -182,7 +197,30 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     summary = runs.record(spark, lake, run_id, PIPELINE, args, started, num_input_videos=len(paths),
                           num_skipped_videos=len(paths) - len(pending), **stats, **annotated)
     _report(summary, errors, lake)
+    if args.generate_cosmos_predict_dataset == "predict2":
+        from jobs import shard
+
+        shard.run(spark, _video2world_arguments(args, lake))
     return summary
+
+
+def _video2world_arguments(args: argparse.Namespace, lake: Lake) -> argparse.Namespace:
+    """The `cliplake shard` options that write this lake's video2world dataset (Cosmos-Curate's split option)."""
+    from jobs.cli import build_parser
+
+    argv = ["shard", "--spark-profile", args.spark_profile, "--input-clip-path", lake.root,
+            "--output-dataset-path", join(lake.root, VIDEO2WORLD_FOLDER),
+            "--dataset-format", "video2world", "--annotation-version", args.annotation_version,
+            "--text-encoder-model", args.text_encoder_model, "--transcode-encoder", args.transcode_encoder,
+            "--transcode-crf", str(args.transcode_crf)]
+    if lake.in_catalog:
+        argv += ["--catalog", lake.catalog, "--schema", lake.schema]
+    if args.transcode_encoder_preset:
+        argv += ["--transcode-encoder-preset", args.transcode_encoder_preset]
+    profile = getattr(args, "output_s3_profile_name", None)
+    if profile:
+        argv += ["--input-s3-profile-name", profile, "--output-s3-profile-name", profile]
+    return build_parser().parse_args(argv)
 
 
 def _report(summary: dict, errors: list[tuple[str, str]], lake: Lake) -> None:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-import av
+import decord
 import numpy as np
 import pytest
 import webdataset as wds
@@ -26,10 +26,14 @@ from jobs.session import JARS_DIR, REPO_ROOT
 pytestmark = pytest.mark.slow
 
 FPS = 24
-WINDOW = 128  # pan: 330 frames -> windows (0,128) (128,256) (256,330); the last one in frames_256_511
+WINDOW = 128  # pan: 330 frames -> windows (0,128) (128,256) (256,330)
 KINDS = ("video", "metas", "t5_xxl")
-TAR_PATH = re.compile(r"^v\d/resolution_(1080|720|lt_720)/aspect_ratio_(9_16|3_4|1_1|4_3|16_9)/frames_(\d+)_(\d+)/"
+EXTENSIONS = ("mp4", "json", "pickle")
+TAR_PATH = re.compile(r"^v\d/resolution_(1080|720|lt_720)/aspect_ratio_(9_16|3_4|1_1|4_3|16_9)/duration_(5_10|10_30|30_inf)/"
                       r"(video|metas|t5_xxl)/part_\d{6}/\d{6}\.tar$")
+# Window keys cosmos-predict2.5's TextTransformForVideo accepts (any other key drops the sample).
+T2W_WINDOW_KEYS = {"start_frame", "end_frame", "qwen2p5_7b_caption", "qwen2p5_7b_caption_short",
+                   "qwen2p5_7b_caption_medium", "qwen2p5_7b_caption_user"}
 
 
 def rows(spark, lake, name, where="true"):
@@ -38,9 +42,11 @@ def rows(spark, lake, name, where="true"):
 
 @pytest.fixture(scope="module")
 def lake(spark, tiny_models, tmp_path_factory):
-    """pan (4:3) and portrait (9:16) captioned v0 then v1; dup a copy of pan; static filtered; late never captioned."""
+    """pan and walk (4:3, 10-30 s) and portrait (9:16, 5-10 s) captioned v0 then v1; dup a copy of pan;
+    static filtered; late (4 s) never captioned in v0."""
     inputs = tmp_path_factory.mktemp("shard_input")
     write_video(str(inputs / "pan.mp4"), [330], width=384, height=256, fps=FPS, speed=4.0)
+    write_video(str(inputs / "walk.mp4"), [300], width=384, height=256, fps=FPS, speed=2.0)
     write_video(str(inputs / "portrait.mp4"), [150], width=192, height=320, fps=FPS, speed=4.0)
     write_video(str(inputs / "static.mp4"), [150], width=384, height=256, fps=FPS, speed=0.0)
     shutil.copy(inputs / "pan.mp4", inputs / "dup.mp4")
@@ -59,9 +65,10 @@ def lake(spark, tiny_models, tmp_path_factory):
     ids = {os.path.basename(r.source_path): r.clip_id for r in rows(spark, lake, "clips")}
     dedup = [(ids["pan.mp4"], "thumbnails-v1", 0, 0.1, ids["pan.mp4"], 0.0, "d1"),
              (ids["dup.mp4"], "thumbnails-v1", 0, 0.1, ids["pan.mp4"], 0.998, "d1"),
+             (ids["walk.mp4"], "thumbnails-v1", 0, 0.2, ids["pan.mp4"], 0.3, "d1"),
              (ids["portrait.mp4"], "thumbnails-v1", 1, 0.0, ids["portrait.mp4"], 0.2, "d1")]
     tables.merge_rows(spark, str(lake), "semantic_dedup", spark.createDataFrame(dedup, tables.SEMANTIC_DEDUP))
-    summary = [(0.01, "d1", "thumbnails-v1", 2, 1, 3), (0.5, "d1", "thumbnails-v1", 1, 2, 3)]
+    summary = [(0.01, "d1", "thumbnails-v1", 3, 1, 4), (0.5, "d1", "thumbnails-v1", 1, 3, 4)]
     tables.merge_rows(spark, str(lake), "dedup_summary", spark.createDataFrame(summary, tables.DEDUP_SUMMARY))
     return lake, ids
 
@@ -90,77 +97,102 @@ def tar_files(out) -> dict[str, str]:
 
 
 def read_bins(out, version="v0") -> dict[str, dict[str, dict]]:
-    """bin dir -> key -> {kind: member bytes}, every tree read with webdataset.WebDataset from wdinfo's tar list."""
+    """bin dir -> key -> {kind: member bytes}, found as cosmos-predict2.5's loader finds them.
+
+    wdinfo_list.csv names each bin's wdinfo.json; each tar is opened at join(root, kind, data_list[i])
+    and the three trees are zipped by position, as the loader does: their keys must match in order.
+    """
     bins = {}
-    for info_path in sorted(glob.glob(os.path.join(str(out), version, "*", "*", "*", "wdinfo.json"))):
+    listing = open(os.path.join(str(out), version, "wdinfo_list.csv"), newline="").read()
+    assert listing.endswith("\r\n")
+    for info_path in listing.split():
         info = json.load(open(info_path))
         root = info["root"]
-        assert root == os.path.dirname(info_path) and info["data_keys"] == list(KINDS)
+        assert root == os.path.dirname(info_path) and set(info["data_keys"]) == set(KINDS) and info["chunk_size"] == 1
         samples: dict[str, dict] = {}
-        for kind, ext in zip(KINDS, ("mp4", "json", "pickle")):
-            urls = [os.path.join(root, kind, t) for t in info["data_list"]]
-            for sample in wds.WebDataset(urls, shardshuffle=False):
-                assert set(sample) - {"__key__", "__url__", "__local_path__"} == {ext}
-                samples.setdefault(sample["__key__"], {})[kind] = sample[ext]
+        for tar in info["data_list"]:
+            trees = [wds.WebDataset(os.path.join(root, kind, tar), shardshuffle=False) for kind in KINDS]
+            for members in zip(*trees, strict=True):
+                assert len({m["__key__"] for m in members}) == 1  # same key at the same position
+                for kind, ext, m in zip(KINDS, EXTENSIONS, members):
+                    assert set(m) - {"__key__", "__url__", "__local_path__"} == {ext}
+                    samples.setdefault(m["__key__"], {})[kind] = m[ext]
         assert len(samples) == info["total_key_count"]
         bins[os.path.relpath(root, out)] = samples
     return bins
 
 
-def expected_samples(spark, lake, ids, version="v0"):
-    kept = {ids["pan.mp4"], ids["portrait.mp4"]} | ({ids["late.mp4"]} if version == "v1" else set())  # v1 captioned late too
-    return {f"{r.clip_id}_{r.start_frame}_{r.end_frame}": r
-            for r in rows(spark, lake, "captions", f"annotation_version = '{version}'") if r.clip_id in kept}
+def captions_of(spark, lake, clip_id, version="v0"):
+    return sorted(rows(spark, lake, "captions", f"clip_id = '{clip_id}' AND annotation_version = '{version}'"),
+                  key=lambda r: r.window_index)
 
 
-def test_every_window_reads_back_with_webdataset(spark, lake, dataset, tiny_models):
+def decoded_frames(mp4: bytes, indexes=None) -> int:
+    """How many frames decord decodes from the bytes (at ``indexes`` when given, as the loader reads them)."""
+    reader = decord.VideoReader(io.BytesIO(mp4), num_threads=1)
+    if indexes is not None:
+        return reader.get_batch(list(indexes)).shape[0]
+    return len(reader)
+
+
+def test_every_clip_trains_with_the_stock_cosmos_predict25_pipeline(spark, lake, dataset, tiny_models):
+    """Each fact cosmos-predict2.5's VideoParsing and TextTransformForVideo rely on (reference section 1)."""
     from transformers import AutoTokenizer
 
     (lake, ids), (out, summary) = lake, dataset
-    expected = expected_samples(spark, lake, ids)
-    assert len(expected) == 3 + 1  # pan's three windows, portrait's one
     tokenizer = AutoTokenizer.from_pretrained(tiny_models["t5"])
+    clips = {r.clip_id: r for r in rows(spark, lake, "clips")}
     found = {}
     for bin_dir, samples in read_bins(out).items():
         for key, members in samples.items():
-            assert set(members) == set(KINDS), key  # the three trees hold the same keys
             found[key] = bin_dir
-            caption = expected[key]
+            clip, windows = clips[key], captions_of(spark, lake, key)
+            with open(clip.location, "rb") as f:
+                assert members["video"] == f.read()  # the whole clip, as it is in the lake
             meta = json.loads(members["metas"])
-            assert (meta["caption"], meta["annotation_version"]) == (caption.caption, "v0")
-            assert (meta["window_start_frame"], meta["window_end_frame"]) == (caption.start_frame, caption.end_frame)
-            with av.open(io.BytesIO(members["video"])) as c:
-                stream = c.streams.video[0]
-                assert stream.codec_context.name == "h264"
-                assert sum(1 for _ in c.decode(stream)) == caption.end_frame - caption.start_frame
-            [embedding] = pickle.loads(members["t5_xxl"])
-            tokens = len(tokenizer(caption.caption, max_length=512, truncation=True)["input_ids"])
-            assert embedding.dtype == np.float32 and embedding.shape == (tokens, 32) == (meta["t5_num_tokens"], 32)
-    assert sorted(found) == sorted(expected)
-    pan, portrait = ids["pan.mp4"], ids["portrait.mp4"]
-    assert found[f"{pan}_256_330"] == "v0/resolution_lt_720/aspect_ratio_4_3/frames_256_511"
-    assert found[f"{pan}_0_128"] == found[f"{pan}_128_256"] == "v0/resolution_lt_720/aspect_ratio_4_3/frames_0_255"
-    assert found[f"{portrait}_0_150"] == "v0/resolution_lt_720/aspect_ratio_9_16/frames_0_255"
-    assert summary["num_shard_samples"] == 4 and summary["num_shard_errors"] == 0
+            assert 10 <= meta["framerate"] <= 60 and meta["nb_frames"] == decoded_frames(members["video"]) == clip.num_frames
+            assert meta["span_uuid"] == key and meta["source_video"] == clip.source_path
+            assert len(meta["t2w_windows"]) == len(windows) > 0
+            for window, caption in zip(meta["t2w_windows"], windows):
+                assert set(window) <= T2W_WINDOW_KEYS and window["qwen2p5_7b_caption"] == caption.caption
+                start, end = window["start_frame"], window["end_frame"]
+                assert (start, end) == (caption.start_frame, caption.end_frame)
+                assert decoded_frames(members["video"], np.arange(start, end)) == end - start  # np.arange, as the loader
+            assert [w["end_frame"] for w in meta["windows"]] == [c.end_frame - 1 for c in windows]  # Curate's: inclusive
+            embeddings = pickle.loads(members["t5_xxl"])
+            assert len(embeddings) == len(windows)
+            for embedding, caption in zip(embeddings, windows):
+                assert list(embedding) == ["t2w_qwen2p5_7b"]
+                array = embedding["t2w_qwen2p5_7b"]
+                tokens = len(tokenizer(caption.caption.strip(), max_length=512, truncation=True)["input_ids"])
+                assert array.dtype == np.float16 and array.shape == (tokens, 1024)
+    pan, walk, portrait = ids["pan.mp4"], ids["walk.mp4"], ids["portrait.mp4"]
+    assert found == {pan: "v0/resolution_lt_720/aspect_ratio_4_3/duration_10_30",
+                     walk: "v0/resolution_lt_720/aspect_ratio_4_3/duration_10_30",
+                     portrait: "v0/resolution_lt_720/aspect_ratio_9_16/duration_5_10"}
+    assert summary["num_shard_samples"] == 3 and summary["num_shard_errors"] == 0
 
 
 def test_layout_parts_and_manifest(spark, lake, dataset):
     (lake, _), (out, summary) = lake, dataset
     files = tar_files(out)
     assert files and all(TAR_PATH.match(p) for p in files)
-    assert any("/part_000001/" in p for p in files)  # 10 kB tars, one per part: pan's first bin has two parts
+    assert any("/part_000001/" in p for p in files)  # 10 kB tars, one per part: pan and walk share a bin
     manifest = {r.tar_path: r for r in rows(spark, lake, "shards", f"dataset_path = '{out}'")}
     assert set(manifest) == set(files)
     assert all(manifest[p].sha256 == files[p] and manifest[p].num_bytes == os.path.getsize(out / p) for p in files)
-    assert sum(r.num_samples for r in manifest.values() if r.kind == "video") == 4
+    assert sum(r.num_samples for r in manifest.values() if r.kind == "video") == 3
     assert summary["num_tars_written"] == len(files) and summary["num_tars_skipped"] == 0
+    info = json.load(open(out / "v0/resolution_lt_720/aspect_ratio_4_3/duration_10_30/wdinfo.json"))
+    assert list(info) == ["data_keys", "chunk_size", "data_list", "root", "total_key_count"]
+    assert info["data_list"] == ["part_000000/000000.tar", "part_000001/000000.tar"] and info["total_key_count"] == 2
 
 
 def test_left_out_clips_are_counted(spark, lake, dataset):
     (lake, ids), (out, summary) = lake, dataset
     keys = {k for samples in read_bins(out).values() for k in samples}
     for name in ("dup.mp4", "static.mp4", "late.mp4"):
-        assert not any(k.startswith(ids[name]) for k in keys), name
+        assert ids[name] not in keys, name
     assert (summary["num_deduplicated_clips"], summary["num_filtered_clips"], summary["num_clips_without_captions"]) == (1, 1, 1)
     versions = json.loads(summary["input_table_versions"])
     assert versions["captions"] == tables.latest_version(spark, lake, "captions")
@@ -171,8 +203,42 @@ def test_left_out_clips_are_counted(spark, lake, dataset):
 
 def test_a_larger_eps_removes_more(spark, lake, tiny_models, tmp_path):
     lake, ids = lake
-    summary = run_command(shard_args(lake, tmp_path / "out", tiny_models, "--semantic-dedup-epsilon", "0.9"))
-    assert summary["num_deduplicated_clips"] == 2 and summary["num_shard_samples"] == 3  # portrait (0.2 >= 0.1) goes too
+    summary = run_command(shard_args(lake, tmp_path / "out", tiny_models, "--semantic-dedup-epsilon", "0.75"))
+    assert summary["num_deduplicated_clips"] == 2 and summary["num_shard_samples"] == 2  # walk (0.3 >= 0.25) goes too
+
+
+def test_small_shards_dropped_as_cosmos_curate(spark, lake, tiny_models, tmp_path):
+    """Big tars: each bin is one tar; with --min-clips-per-tar 2 --drop-small-shards the one-clip bin is left out."""
+    (lake, ids), out = lake, tmp_path / "out"
+    summary = run_command(shard_args(lake, out, tiny_models, "--target-tar-size-mb", "500", "--min-clips-per-tar", "2",
+                                     "--drop-small-shards"))
+    assert summary["num_clips_in_dropped_shards"] == 1 and summary["num_shard_samples"] == 2
+    assert {k for s in read_bins(out).values() for k in s} == {ids["pan.mp4"], ids["walk.mp4"]}
+    assert not (out / "v0/resolution_lt_720/aspect_ratio_9_16").exists()
+
+
+def test_cosmos_curate_shard_format(spark, lake, tiny_models, tmp_path):
+    """--shard-format cosmos-curate: Curate v1.4's members exactly (compact metas json, a bare list of float16 arrays)."""
+    (lake, ids), out = lake, tmp_path / "out"
+    run_command(shard_args(lake, out, tiny_models, "--shard-format", "cosmos-curate"))
+    samples = {k: m for s in read_bins(out).values() for k, m in s.items()}
+    assert set(samples) == {ids["pan.mp4"], ids["walk.mp4"], ids["portrait.mp4"]}
+    clips = {r.clip_id: r for r in rows(spark, lake, "clips")}
+    for key, members in samples.items():
+        meta = json.loads(members["metas"])
+        scored = ["motion_score"] if clips[key].motion_global_mean is not None else []
+        assert list(meta) == ["span_uuid", "source_video", "duration_span", "width_source", "height_source",
+                              "framerate_source", "clip_location", "width", "height", "framerate", "num_frames",
+                              "video_codec", "num_bytes", *scored, "windows", "filtered_windows", "valid",
+                              "has_caption", "total_prompt_tokens", "total_output_tokens"]
+        assert members["metas"] == json.dumps(meta).encode()  # compact, as json.dumps writes it
+        windows = captions_of(spark, lake, key)
+        assert [(w["start_frame"], w["end_frame"], w["qwen_caption"], w["qwen_output_tokens"]) for w in meta["windows"]] == \
+            [(c.start_frame, c.end_frame - 1, c.caption, c.output_tokens) for c in windows]
+        assert (meta["width_source"], meta["height_source"]) == (meta["width"], meta["height"])
+        arrays = pickle.loads(members["t5_xxl"])
+        assert isinstance(arrays, list) and len(arrays) == len(windows)
+        assert all(isinstance(a, np.ndarray) and a.dtype == np.float16 and a.shape[1] == 1024 for a in arrays)
 
 
 def test_second_run_changes_nothing(spark, lake, dataset, tiny_models):
@@ -200,11 +266,13 @@ def test_a_damaged_tar_is_checked_and_rewritten(spark, lake, dataset, tiny_model
 def test_annotation_version_v1_has_its_own_tree(spark, lake, dataset, tiny_models):
     (lake, ids), (out, _) = lake, dataset
     v0 = tar_files(out)
-    run_command(shard_args(lake, out, tiny_models, "--annotation-version", "v1"))
-    expected = expected_samples(spark, lake, ids, "v1")
-    got = {k: json.loads(m["metas"])["caption"] for s in read_bins(out, "v1").values() for k, m in s.items()}
-    assert got == {k: r.caption for k, r in expected.items()}
-    assert {r.prompt for r in expected.values()} == {"Describe the motion."}
+    summary = run_command(shard_args(lake, out, tiny_models, "--annotation-version", "v1"))
+    got = {k: [w["qwen2p5_7b_caption"] for w in json.loads(m["metas"])["t2w_windows"]]
+           for s in read_bins(out, "v1").values() for k, m in s.items()}
+    assert got == {k: [c.caption for c in captions_of(spark, lake, k, "v1")] for k in (ids["pan.mp4"], ids["walk.mp4"],
+                                                                                         ids["portrait.mp4"])}
+    assert {c.prompt for k in got for c in captions_of(spark, lake, k, "v1")} == {"Describe the motion."}
+    assert summary["num_clips_too_short"] == 1  # late: captioned in v1, 4.2 s fits no duration bin
     assert {p: h for p, h in tar_files(out).items() if p.startswith("v0/")} == v0  # v0 untouched
 
 
@@ -224,7 +292,7 @@ def test_time_travel_rebuilds_the_old_dataset(spark, lake, dataset, tiny_models,
     rebuilt = run_command(shard_args(lake, tmp_path / "then", tiny_models, "--captions-as-of-version", str(as_of)))
     assert json.loads(rebuilt["input_table_versions"])["captions"] == as_of
     assert metas_members(tmp_path / "then") == old  # byte for byte
-    # Rebuilding the live dataset follows the change: only the changed window's group is rewritten.
+    # Rebuilding the live dataset follows the change: only the changed clip's group is rewritten.
     again = run_command(shard_args(lake, out, tiny_models))
     assert again["num_tars_written"] == 3 and metas_members(out) == metas_members(tmp_path / "now")
 
@@ -252,20 +320,7 @@ def test_killed_run_resumes_to_the_same_dataset(spark, lake, tiny_models, tmp_pa
     summary = run_command(shard_args(lake, resumed, tiny_models))
     assert summary["num_tars_skipped"] > 0
     assert set(tar_files(resumed)) == set(tar_files(clean))
-    # metas and t5_xxl tars are byte for byte the same; x264 does not promise identical bytes for every
-    # frame size (see README), so videos are compared by what they decode to: the same frame counts.
-    assert {p: h for p, h in tar_files(resumed).items() if "/video/" not in p} == \
-        {p: h for p, h in tar_files(clean).items() if "/video/" not in p}
-    assert frame_counts(resumed) == frame_counts(clean)
-
-
-def frame_counts(out) -> dict[str, int]:
-    counts = {}
-    for samples in read_bins(out).values():
-        for key, members in samples.items():
-            with av.open(io.BytesIO(members["video"])) as c:
-                counts[key] = sum(1 for _ in c.decode(video=0))
-    return counts
+    assert tar_files(resumed) == tar_files(clean)  # the mp4s are the clip files: every tar byte for byte the same
 
 
 def test_missing_text_encoder_stops_before_any_work(lake, tmp_path, capsys):
@@ -285,3 +340,67 @@ def test_bad_options_fail_clearly(lake, tiny_models, tmp_path, capsys):
         with pytest.raises(SystemExit):
             run_command(shard_args(lake, tmp_path / "out", tiny_models, *bad))
         assert words in capsys.readouterr().err
+
+
+def video2world_files(out) -> dict[str, bytes]:
+    return {os.path.relpath(p, out): open(p, "rb").read() for p in sorted(glob.glob(os.path.join(str(out), "*", "*")))}
+
+
+@pytest.fixture(scope="module")
+def video2world(lake, tiny_models, tmp_path_factory):
+    lake, _ = lake
+    out = tmp_path_factory.mktemp("video2world")
+    return out, run_command(shard_args(lake, out, tiny_models, "--dataset-format", "video2world"))
+
+
+def test_video2world_folder_dataset(spark, lake, video2world, tiny_models):
+    """Files named {clip}_{start}_{end} (end inclusive): the window's mp4, its caption as text, [float16 array] pickled."""
+    from transformers import AutoTokenizer
+
+    (lake, ids), (out, summary) = lake, video2world
+    tokenizer = AutoTokenizer.from_pretrained(tiny_models["t5"])
+    files = video2world_files(out)
+    expected = {}
+    for name in ("pan.mp4", "walk.mp4", "portrait.mp4"):
+        for c in captions_of(spark, lake, ids[name]):
+            expected[f"{c.clip_id}_{c.start_frame}_{c.end_frame - 1}"] = c
+    assert ids["pan.mp4"] + "_0_127" in expected and ids["pan.mp4"] + "_256_329" in expected
+    assert set(files) == {f"{folder}/{key}.{ext}" for key in expected
+                          for folder, ext in (("videos", "mp4"), ("metas", "txt"), ("t5_xxl", "pickle"))}
+    clips = {r.clip_id: r for r in rows(spark, lake, "clips")}
+    for key, caption in expected.items():
+        mp4 = files[f"videos/{key}.mp4"]
+        assert decoded_frames(mp4) == caption.end_frame - caption.start_frame
+        if len(captions_of(spark, lake, caption.clip_id)) == 1:  # one window: the clip itself
+            assert mp4 == open(clips[caption.clip_id].location, "rb").read()
+        assert files[f"metas/{key}.txt"] == caption.caption.encode()  # no trailing newline, not JSON
+        [array] = pickle.loads(files[f"t5_xxl/{key}.pickle"])
+        tokens = len(tokenizer(caption.caption.strip(), max_length=512, truncation=True)["input_ids"])
+        assert array.dtype == np.float16 and array.shape == (tokens, 1024)
+    manifest = {r.tar_path for r in rows(spark, lake, "shards", f"dataset_path = '{out}'")}
+    assert manifest == set(files) and summary["num_tars_written"] == len(files)
+    assert summary["num_shard_samples"] == len(expected) and summary["num_deduplicated_clips"] == 1
+    again = run_command(shard_args(lake, out, tiny_models, "--dataset-format", "video2world"))
+    assert again["num_tars_written"] == 0 and again["num_tars_skipped"] == len(files) and video2world_files(out) == files
+
+
+def test_split_generates_the_same_video2world_dataset(spark, lake, video2world, tiny_models, tmp_path):
+    """`split --generate-cosmos-predict-dataset predict2` writes what `shard --dataset-format video2world` writes."""
+    (_, ids), (out, _) = lake, video2world
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    write_video(str(inputs / "walk.mp4"), [300], width=384, height=256, fps=FPS, speed=2.0)  # the same bytes as walk
+    fresh = tmp_path / "lake"
+    run_command(["split", "--input-video-path", str(inputs), "--output-path", str(fresh), "--splitting-algorithm",
+                 "fixed-stride", "--fixed-stride-split-duration", "60", "--no-generate-embeddings",
+                 "--captioning-model", tiny_models["vlm"], "--captioning-window-size", str(WINDOW),
+                 "--captioning-max-output-tokens", "6", "--generate-cosmos-predict-dataset", "predict2",
+                 "--text-encoder-model", tiny_models["t5"]])
+    generated = video2world_files(fresh / "cosmos_predict2_video2world_dataset")
+    [clip] = [r.clip_id for r in rows(spark, fresh, "clips")]
+    # The same frames as walk in the shared lake, captioned by the same model: the same files under its clip id.
+    walk = {p.replace(ids["walk.mp4"], "ID"): data for p, data in video2world_files(out).items() if ids["walk.mp4"] in p}
+    assert len(walk) == 2 * 3  # 300 frames: windows 0-127 and 128-299 (a remainder under 64 joins), three files each
+    assert {p.replace(clip, "ID"): data for p, data in generated.items() if "/videos/" not in p and not p.startswith("videos/")} == \
+        {p: data for p, data in walk.items() if not p.startswith("videos/")}
+    assert {p.replace(clip, "ID") for p in generated} == set(walk)
