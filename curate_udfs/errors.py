@@ -19,3 +19,7 @@ class StorageError(BadInputError):
     For one input video it becomes that video's error row; on the driver (listing, the lake's
     bucket) it stops the job before any work, with this message.
     """
+
+
+class LakeConflict(RuntimeError):
+    """A table write still conflicted with other jobs' commits after its retries; the message says what to do."""

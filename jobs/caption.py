@@ -3,7 +3,8 @@
     cliplake caption --output-path LAKE --annotation-version v1 [captioning options]
 
 Clips already captioned under that version are skipped, so an interrupted pass resumes; earlier
-versions stay as they were (and ``captions`` keeps its Delta history, one commit per pass).
+versions stay as they were. Captions are committed in waves of source videos
+(``--commit-every-videos``/``--commit-every-seconds``), so a killed pass loses at most one wave.
 """
 
 import argparse
@@ -11,9 +12,11 @@ import uuid
 from datetime import datetime, timezone
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
-from jobs import annotate, runs, storage_options, tables
+from jobs import annotate, runs, storage_options, tables, work_plan
 from jobs.lake import Lake
+from jobs.split_annotate import add_wave_arguments
 
 PIPELINE = "caption"
 
@@ -23,7 +26,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="lake root written by `cliplake split` (folder or s3://bucket/prefix)")
     storage_options.add_lake_arguments(parser)
     parser.add_argument("--retry-errors", action="store_true", help="caption again clips that failed before")
+    add_wave_arguments(parser)
     annotate.add_caption_arguments(parser, switch=False)
+
+
+def _pending_sources(spark: SparkSession, lake: Lake, version: str, retry_errors: bool) -> list[str]:
+    """Source videos with clips in play that have no captions of ``version`` yet, in order."""
+    clips = tables.read_table(spark, lake, "clips").where("filtered_by IS NULL")
+    if not retry_errors:
+        clips = clips.where("error IS NULL")
+    done = tables.read_table(spark, lake, "captions").where(F.col("annotation_version") == version).select("clip_id")
+    pending = clips.join(done, "clip_id", "left_anti").select("source_path").distinct()
+    return sorted(r.source_path for r in pending.collect())
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
@@ -35,7 +49,20 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     config = annotate.AnnotateConfig(captioning=annotate.caption_config_from(args, lake.root), retry_errors=args.retry_errors,
                                      gpus=(("captioning", args.captioning_gpus_per_worker),))
     run_id = str(uuid.uuid4())
-    stats = annotate.Annotator(spark, lake, config, run_id).run()
+    tables.ensure_table(spark, lake, "captions")
+    sources = _pending_sources(spark, lake, args.annotation_version, args.retry_errors)
+    sizer = work_plan.WaveSizer(args.commit_every_videos, args.commit_every_seconds, spark.sparkContext.defaultParallelism)
+    if args.dry_run:
+        print(f"{len(sources)} videos have clips without {args.annotation_version} captions; "
+              f"first wave {min(len(sources), sizer.next_size())} videos")
+        return {"num_pending_videos": len(sources)}
+    annotator = annotate.Annotator(spark, lake, config, run_id)
+    stats = annotator.run([])  # the counts' names, all zero
+    for wave in work_plan.waves(sources, sizer):
+        sizer.start()
+        stats = annotator.run(wave)
+        sizer.done(len(wave))
+        runs.record(spark, lake, run_id, PIPELINE, args, started, status="running", **stats)
     summary = runs.record(spark, lake, run_id, PIPELINE, args, started, **stats)
     annotate.report(summary)
     print(f"captions {args.annotation_version}: {stats['num_captioned_clips']} clips, {stats['num_caption_windows']} windows "

@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 import sys
 
-from curate_udfs.errors import EnvironmentProblem, StorageError
+from curate_udfs.errors import EnvironmentProblem, LakeConflict, StorageError
 
 COMMANDS = {  # name -> (module under jobs/, summary)
     "split": ("split_annotate", "split videos into shot clips, transcode, filter, embed and caption them (Cosmos split-annotate)"),
@@ -57,7 +57,7 @@ def run_command(argv: list[str] | None = None):
         spark = get_spark(args.spark_profile, f"cliplake-{args.command}")
         with presigned.staged(args):  # no-op unless --input/--output-presigned-s3-url
             return _module(args.command).run(spark, args)
-    except (EnvironmentProblem, ValueError, StorageError) as e:
+    except (EnvironmentProblem, ValueError, StorageError, LakeConflict) as e:
         # Wrong options or a missing piece of the environment: one clear line, no traceback.
         print(f"cliplake {args.command}: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -14,10 +14,12 @@ def record(spark: SparkSession, lake, run_id: str, pipeline: str, args: argparse
 
     The row carries the options (presigned URLs redacted), start and end times, the master, the
     wall time since ``started`` and ``counts`` (any other ``runs`` columns; absent ones stay null).
+    A long job records ``status="running"`` after each commit wave (its counts so far), then ``done``.
     """
     ended = datetime.now(timezone.utc)
     row = {
-        "run_id": run_id, "pipeline": pipeline, "arguments": storage_options.arguments_json(args),
+        "run_id": run_id, "pipeline": pipeline, "status": counts.pop("status", "done"),
+        "arguments": storage_options.arguments_json(args),
         "started_at": started, "ended_at": ended, "spark_master": spark.sparkContext.master,
         **counts, "pipeline_run_time_s": (ended - started).total_seconds(),
     }

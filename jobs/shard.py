@@ -498,8 +498,7 @@ def _retire_stale(spark: SparkSession, config: ShardJobConfig, planned_paths: se
         remove_quietly(join(config.dataset_root, path), config.access)
     if stale:
         gone = spark.createDataFrame([(config.dataset_root, p) for p in stale], "dataset_path string, tar_path string")
-        (tables.ensure_table(spark, config.lake, "shards").alias("t")
-         .merge(gone.alias("s"), "t.dataset_path = s.dataset_path AND t.tar_path = s.tar_path").whenMatchedDelete().execute())
+        tables.delete_rows(spark, config.lake, "shards", gone)
     return len(stale)
 
 

@@ -21,11 +21,15 @@ from curate_udfs.sharding.text_encoder import DEFAULT_MODEL as DEFAULT_TEXT_ENCO
 from curate_udfs.sharding.text_encoder import TextEncoderConfig, check_text_encoder
 from curate_udfs.splitting.spans import FixedStrideRules, TransNetV2Rules
 from curate_udfs.storage import join
-from jobs import annotate, listing, runs, storage_options, tables
+from jobs import annotate, listing, runs, storage_options, tables, work_plan
 from jobs.lake import Lake
 from jobs.report import print_table
 
 PIPELINE = "split"
+# Each wave costs a few MERGEs (about 2 s each here on a small lake, more on a big one): waves of
+# 10 minutes keep commits around 1% of a run and lose at most 10 minutes to a crash.
+COMMIT_EVERY_VIDEOS = 1000
+COMMIT_EVERY_SECONDS = 600.0
 VIDEO2WORLD_FOLDER = "cosmos_predict2_video2world_dataset"  # Cosmos-Curate's name, under the output path
 INPUT_SCHEMA = T.StructType([T.StructField(c, T.StringType()) for c in split_stage.INPUT_COLUMNS])
 RESULT_SCHEMA = tables.with_fields(
@@ -46,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     storage_options.add_lake_arguments(io, presigned_output=True)
     io.add_argument("--limit", type=int, default=0, help="process at most N listed videos (0: all)")
     io.add_argument("--retry-errors", action="store_true", help="process again videos whose earlier run ended in error")
+    add_wave_arguments(parser)
 
     split = parser.add_argument_group("splitting")
     split.add_argument("--splitting-algorithm", choices=["transnetv2", "fixed-stride"], default="transnetv2")
@@ -84,6 +89,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="folder or hub id of the T5 that embeds the captions for that dataset")
 
 
+def add_wave_arguments(parser: argparse.ArgumentParser) -> None:
+    """Commit waves and the dry run (split and caption)."""
+    g = parser.add_argument_group("durable progress")
+    g.add_argument("--commit-every-videos", type=int, default=COMMIT_EVERY_VIDEOS,
+                   help="commit the rows of at most this many videos at a time; a killed run loses at most one wave")
+    g.add_argument("--commit-every-seconds", type=float, default=COMMIT_EVERY_SECONDS,
+                   help="and waves of about this much work (sized from the measured seconds per video)")
+    g.add_argument("--dry-run", action="store_true", help="print the plan (videos listed, pending, tasks, waves) and stop")
+
+
 def build_config(args: argparse.Namespace, clips_dir: str, task_cpus: int = 1,
                  output_access: S3Access | None = None) -> split_stage.SplitConfig:
     """The typed stage config, checked here on the driver before any task runs."""
@@ -120,11 +135,19 @@ def _pending_videos(spark: SparkSession, lake: Lake, paths: list[str], retry_err
     return [p for p in paths if p in pending]
 
 
+def _tasks(spark: SparkSession, paths: list[str]) -> list[list[str]]:
+    """The wave's videos packed into tasks by size, largest first (many small videos share a task)."""
+    sizes = [listing.file_size(p) for p in paths]
+    parallelism = spark.sparkContext.defaultParallelism
+    return [[paths[i] for i in task] for task in work_plan.pack_tasks(sizes, work_plan.num_tasks(sizes, parallelism))]
+
+
 def _split(spark: SparkSession, config: split_stage.SplitConfig, paths: list[str]) -> DataFrame:
-    """One task per video, largest first so the long ones do not finish last; results cached."""
-    paths = sorted(paths, key=listing.file_size, reverse=True)
-    rows = [(p, p) for p in paths]
-    inputs = spark.createDataFrame(spark.sparkContext.parallelize(rows, numSlices=max(1, len(rows))), INPUT_SCHEMA)
+    """The wave's videos in tasks packed by size, each task's largest first; results cached."""
+    tasks = _tasks(spark, paths)
+    # One partition per task: parallelize a list of tasks, then flatten each into its rows.
+    rows = spark.sparkContext.parallelize(tasks, numSlices=len(tasks)).flatMap(lambda task: [(p, p) for p in task])
+    inputs = spark.createDataFrame(rows, INPUT_SCHEMA)
 
     def split_partition(batches):
         cpus = TaskContext.get().cpus() if TaskContext.get() else 1
@@ -178,24 +201,35 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     paths = listing.list_videos(args.input_video_path, args.input_video_list_json_path, args.limit,
                                 config.input_access,
                                 S3Access(profile_name=getattr(args, "input_video_list_s3_profile_name", None)))
-    lake.open(spark, for_writing=True)  # a missing bucket or denied write stops the job here, before any work
+    if not args.dry_run:
+        lake.open(spark, for_writing=True)  # a missing bucket or denied write stops the job here, before any work
     pending = _pending_videos(spark, lake, paths, args.retry_errors) if paths else []
+    sizer = work_plan.WaveSizer(args.commit_every_videos, args.commit_every_seconds, spark.sparkContext.defaultParallelism)
+    if args.dry_run:
+        return _print_plan(spark, paths, pending, sizer)
 
+    for name in tables.TABLES:  # a lake is complete even when nothing is processed
+        tables.ensure_table(spark, lake, name)
     stats, errors = {name: 0.0 if name.endswith("_s") else 0 for name in _STATS}, []
-    if pending:
-        results = _split(spark, config, pending)
+    skipped = {"num_input_videos": len(paths), "num_skipped_videos": len(paths) - len(pending)}
+    for wave in work_plan.waves(pending, sizer):
+        sizer.start()
+        results = _split(spark, config, wave)
         try:
-            stats, errors = _statistics(results)
+            wave_stats, wave_errors = _statistics(results)
             _write(spark, lake, results, run_id)
         finally:
             results.unpersist()
-    for name in tables.TABLES:  # a lake is complete even when nothing was processed
-        tables.ensure_table(spark, lake, name)
+        stats = {name: max(stats[name], wave_stats[name]) if name.startswith("max_") else stats[name] + wave_stats[name]
+                 for name in _STATS}
+        errors += wave_errors
+        annotated = annotator.run(wave)  # the wave's clips are annotated (and captioned) as soon as they are committed
+        sizer.done(len(wave))
+        runs.record(spark, lake, run_id, PIPELINE, args, started, status="running", **skipped, **stats, **annotated)
     # Clips of every listed video, including ones split by an earlier (maybe interrupted) run.
     annotated = annotator.run(paths) if paths else {}
 
-    summary = runs.record(spark, lake, run_id, PIPELINE, args, started, num_input_videos=len(paths),
-                          num_skipped_videos=len(paths) - len(pending), **stats, **annotated)
+    summary = runs.record(spark, lake, run_id, PIPELINE, args, started, status="done", **skipped, **stats, **annotated)
     _report(summary, errors, lake)
     if args.generate_cosmos_predict_dataset == "predict2":
         from jobs import shard
@@ -221,6 +255,20 @@ def _video2world_arguments(args: argparse.Namespace, lake: Lake) -> argparse.Nam
     if profile:
         argv += ["--input-s3-profile-name", profile, "--output-s3-profile-name", profile]
     return build_parser().parse_args(argv)
+
+
+def _print_plan(spark: SparkSession, paths: list[str], pending: list[str], sizer: work_plan.WaveSizer) -> dict:
+    """--dry-run: what a run would do, without doing it."""
+    first = pending[:sizer.next_size()]
+    tasks = _tasks(spark, first) if first else []
+    plan = {"num_input_videos": len(paths), "num_skipped_videos": len(paths) - len(pending), "num_pending_videos": len(pending),
+            "first_wave_videos": len(first), "first_wave_tasks": len(tasks),
+            "min_waves": -(-len(pending) // sizer.every_videos)}
+    print_table(["listed", "done already", "pending", "first wave", "its tasks", "waves (at least)"],
+                [[plan["num_input_videos"], plan["num_skipped_videos"], plan["num_pending_videos"],
+                  plan["first_wave_videos"], plan["first_wave_tasks"], plan["min_waves"]]])
+    print(f"later waves: up to {sizer.every_videos} videos or about {sizer.every_seconds:.0f} s of work each (measured as it runs)")
+    return plan
 
 
 def _report(summary: dict, errors: list[tuple[str, str]], lake: Lake) -> None:

@@ -4,13 +4,19 @@
 catalog.schema) or a plain path, which means ``Lake.at(path)``.
 """
 
+import random
+import time
+from typing import Callable, TypeVar
+
+from delta.exceptions import DeltaConcurrentModificationException
 from delta.tables import DeltaTable
-from pyspark.errors import ParseException
+from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from curate_udfs import split_stage
+from curate_udfs.errors import LakeConflict
 from jobs.lake import Lake, TableRef
 
 # Python types stages declare for their columns; ``list[float]`` is a float32 vector (embeddings).
@@ -73,6 +79,7 @@ CAPTIONS = T.StructType([
 RUNS = T.StructType([
     RUN_ID,
     T.StructField("pipeline", T.StringType()),
+    T.StructField("status", T.StringType()),  # running (rewritten after each commit wave) | done
     T.StructField("arguments", T.StringType()),
     T.StructField("started_at", T.TimestampType()),
     T.StructField("ended_at", T.TimestampType()),
@@ -199,16 +206,60 @@ def _by_name(spark: SparkSession, name: str) -> DeltaTable:
         return DeltaTable.forName(spark, name.removeprefix(SESSION_CATALOG))
 
 
+# Many jobs share a lake: a commit that conflicts with another job's is tried again, up to this many
+# times, waiting a random time up to a doubling bound between tries (the results are already computed).
+COMMIT_TRIES = 12
+FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 20.0
+T_ = TypeVar("T_")
+
+
+def committed(what: str, commit: Callable[[], T_], tries: int = COMMIT_TRIES) -> T_:
+    """Run ``commit`` (one Delta commit), again after a conflict with a concurrent job's commit.
+
+    Example::
+
+        committed("MERGE into clips", lambda: target.merge(...).execute())
+
+    Safe only for keyed, idempotent writes (MERGE on keys, replaceWhere of a slice): trying one
+    again leaves the table as one success would. After ``tries`` conflicts it raises
+    :class:`LakeConflict`, a one-line message.
+    """
+    bound = FIRST_BACKOFF_S
+    for attempt in range(1, tries + 1):
+        try:
+            return commit()
+        except DeltaConcurrentModificationException as e:
+            if attempt == tries:
+                raise LakeConflict(f"{what} still conflicted with other jobs' commits after {tries} tries "
+                                   f"({type(e).__name__}); run the job again: what it committed is kept") from None
+        time.sleep(random.uniform(bound / 2, bound))
+        bound = min(bound * 2, MAX_BACKOFF_S)
+    raise AssertionError("unreachable")
+
+
 def ensure_table(spark: SparkSession, lake: "Lake | str", name: str) -> DeltaTable:
-    """The Delta table ``name`` of ``lake``, created empty with its schema if it does not exist."""
+    """The Delta table ``name`` of ``lake``, created empty with its schema if it does not exist.
+
+    Another job creating it at the same moment is not an error: its table is used.
+    """
     schema, _ = TABLES[name]
     ref = _ref(lake, name)
-    if ref.name:
-        # Delta's table builder parses two-part names only; saveAsTable takes catalog.schema.table.
-        if not spark.catalog.tableExists(ref.name):
-            spark.createDataFrame([], schema).write.format("delta").mode("ignore").saveAsTable(ref.name)
-        return _by_name(spark, ref.name)
-    return DeltaTable.createIfNotExists(spark).location(ref.path).addColumns(schema).execute()
+
+    def create() -> DeltaTable:
+        if ref.name:
+            # Delta's table builder parses two-part names only; saveAsTable takes catalog.schema.table.
+            if not spark.catalog.tableExists(ref.name):
+                spark.createDataFrame([], schema).write.format("delta").mode("ignore").saveAsTable(ref.name)
+            return _by_name(spark, ref.name)
+        return DeltaTable.createIfNotExists(spark).location(ref.path).addColumns(schema).execute()
+
+    try:
+        return committed(f"creating table {name}", create)
+    except AnalysisException:
+        # Lost a creation race (DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION, TABLE_OR_VIEW_ALREADY_EXISTS): it exists now.
+        if not exists(spark, lake, name):
+            raise
+        return delta_table(spark, lake, name)
 
 
 def exists(spark: SparkSession, lake: "Lake | str", name: str) -> bool:
@@ -261,8 +312,14 @@ def replace_rows(spark: SparkSession, lake: "Lake | str", name: str, rows: DataF
     schema, _ = TABLES[name]
     ensure_table(spark, lake, name)
     ref = _ref(lake, name)
-    writer = _conform(rows, schema).write.format("delta").mode("overwrite").option("replaceWhere", where)
-    writer.saveAsTable(ref.name) if ref.name else writer.save(ref.path)
+    writer = _computed(_conform(rows, schema)).write.format("delta").mode("overwrite").option("replaceWhere", where)
+    committed(f"replacing rows of {name}", lambda: writer.saveAsTable(ref.name) if ref.name else writer.save(ref.path))
+
+
+def _computed(rows: DataFrame) -> DataFrame:
+    """``rows`` computed once, so a commit tried again never computes them again (a checkpoint, not a
+    cache: a cached plan that reads the target table would be recomputed when the commit refreshes it)."""
+    return rows.localCheckpoint(eager=True)
 
 
 def merge_rows(spark: SparkSession, lake: "Lake | str", name: str, rows: DataFrame) -> None:
@@ -272,11 +329,11 @@ def merge_rows(spark: SparkSession, lake: "Lake | str", name: str, rows: DataFra
     twice leaves the table as one write did. Keys must be unique within ``rows``.
     """
     schema, keys = TABLES[name]
-    conformed = _conform(rows, schema)
+    conformed = _computed(_conform(rows, schema))
     target = ensure_table(spark, lake, name)
     # Schema evolution: a lake written by an older cliplake gains the columns added since.
-    (target.alias("t").merge(conformed.alias("s"), _on_keys(keys)).withSchemaEvolution()
-     .whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
+    committed(f"MERGE into {name}", lambda: target.alias("t").merge(conformed.alias("s"), _on_keys(keys))
+              .withSchemaEvolution().whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
 
 
 def update_columns(spark: SparkSession, lake: "Lake | str", name: str, rows: DataFrame) -> None:
@@ -288,10 +345,18 @@ def update_columns(spark: SparkSession, lake: "Lake | str", name: str, rows: Dat
     schema, keys = TABLES[name]
     types = {f.name: f.dataType for f in schema.fields}
     values = [c for c in rows.columns if c not in keys]
-    conformed = rows.select(*keys, *[rows[c].cast(types[c]).alias(c) for c in values])
+    conformed = _computed(rows.select(*keys, *[rows[c].cast(types[c]).alias(c) for c in values]))
     target = ensure_table(spark, lake, name)
-    (target.alias("t").merge(conformed.alias("s"), _on_keys(keys)).withSchemaEvolution()
-     .whenMatchedUpdate(set={c: f"s.{c}" for c in values}).execute())
+    committed(f"MERGE into {name}", lambda: target.alias("t").merge(conformed.alias("s"), _on_keys(keys))
+              .withSchemaEvolution().whenMatchedUpdate(set={c: f"s.{c}" for c in values}).execute())
+
+
+def delete_rows(spark: SparkSession, lake: "Lake | str", name: str, keys: DataFrame) -> None:
+    """Delete the rows of table ``name`` whose keys are in ``keys`` (a frame of the key columns)."""
+    _, key_columns = TABLES[name]
+    target = ensure_table(spark, lake, name)
+    committed(f"deleting from {name}", lambda: target.alias("t").merge(_computed(keys).alias("s"), _on_keys(key_columns))
+              .whenMatchedDelete().execute())
 
 
 def _on_keys(keys: list[str]) -> str:

@@ -87,13 +87,13 @@ def test_dedup_and_shard_read_and_write_catalog_tables(spark, schema, tmp_path, 
 
     old = shard(tmp_path / "as-of", "--captions-as-of-version", str(captioned))
     shard(tmp_path / "latest")
-    assert old["num_deduplicated_clips"] == 1 and old["num_shard_samples"] == 3  # pan's three 128-frame windows
+    assert old["num_deduplicated_clips"] == 1 and old["num_shard_samples"] == 1  # one clip, three 128-frame windows
     as_of = {k: json.loads(m["metas"]) for s in read_bins(tmp_path / "as-of").values() for k, m in s.items()}
     latest = {k: json.loads(m["metas"]) for s in read_bins(tmp_path / "latest").values() for k, m in s.items()}
-    assert as_of.keys() == latest.keys() and len(as_of) == 3
-    assert all(m["clip_id"] != duplicate for m in as_of.values())
-    assert {m["caption"] for m in latest.values()} == {"rewritten"}
-    assert all(m["caption"] == original[(m["clip_id"], m["window_start_frame"])] for m in as_of.values())
+    assert as_of.keys() == latest.keys() and len(as_of) == 1 and duplicate not in as_of
+    assert {w["qwen2p5_7b_caption"] for m in latest.values() for w in m["t2w_windows"]} == {"rewritten"}
+    assert [(k, w["start_frame"], w["qwen2p5_7b_caption"]) for k, m in as_of.items() for w in m["t2w_windows"]] == \
+        [(k, start, original[(k, start)]) for k in as_of for start in (0, 128, 256)]
 
     manifest = spark.table(f"{names}.shards").collect()
     assert {r.dataset_path for r in manifest} == {str(tmp_path / "as-of"), str(tmp_path / "latest")}
