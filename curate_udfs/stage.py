@@ -18,6 +18,10 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}{where}"
 
 
+FLUSH_SECONDS = 0.5  # rows of records done within this long leave together
+FLUSH_ROWS = 1024
+
+
 def _frame(rows: list[dict], columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=list(columns))
 
@@ -33,13 +37,18 @@ def flat_map_records(
     on_error: Callable[[dict, str], list[dict]],
     columns: Sequence[str],
 ) -> Iterator[pd.DataFrame]:
-    """Apply ``process`` to each record, yielding the rows it returns (zero or more) as one frame.
+    """Apply ``process`` to each record, yielding the rows it returns (zero or more) in frames.
+
+    Rows leave as soon as a record taking at least ``FLUSH_SECONDS`` is done; rows of quicker
+    records are gathered (up to that long, or ``FLUSH_ROWS`` rows) into one frame.
 
     A record whose processing raises becomes ``on_error(record, message)`` and the loop goes on;
     :class:`EnvironmentProblem` (missing encoder, weights...) stops the task instead, since every
     other record would fail the same way. Each output has exactly ``columns`` (missing ones None);
     ``processing_s`` is filled in on every row when it is one of ``columns``.
     """
+    pending: list[dict] = []
+    flushed = time.perf_counter()
     for record in _records(batches):
         started = time.perf_counter()
         try:
@@ -51,8 +60,13 @@ def flat_map_records(
         elapsed = time.perf_counter() - started
         for row in rows:
             row.setdefault("processing_s", elapsed)
-        if rows:
-            yield _frame(rows, columns)
+        pending += rows
+        # Quick records (a missing file) share a frame: one frame per record costs more than the record.
+        if pending and (time.perf_counter() - flushed >= FLUSH_SECONDS or len(pending) >= FLUSH_ROWS):
+            yield _frame(pending, columns)
+            pending, flushed = [], time.perf_counter()
+    if pending:
+        yield _frame(pending, columns)
 
 
 def map_records(

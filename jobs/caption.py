@@ -30,14 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     annotate.add_caption_arguments(parser, switch=False)
 
 
-def _pending_sources(spark: SparkSession, lake: Lake, version: str, retry_errors: bool) -> list[str]:
-    """Source videos with clips in play that have no captions of ``version`` yet, in order."""
+def _pending_sources(spark: SparkSession, lake: Lake, version: str, retry_errors: bool) -> tuple[list[str], list[int]]:
+    """Source videos with clips in play that have no captions of ``version`` yet, in order, and those clips' bytes."""
     clips = tables.read_table(spark, lake, "clips").where("filtered_by IS NULL")
     if not retry_errors:
         clips = clips.where("error IS NULL")
     done = tables.read_table(spark, lake, "captions").where(F.col("annotation_version") == version).select("clip_id")
-    pending = clips.join(done, "clip_id", "left_anti").select("source_path").distinct()
-    return sorted(r.source_path for r in pending.collect())
+    pending = clips.join(done, "clip_id", "left_anti").groupBy("source_path").agg(F.sum("num_bytes").alias("bytes"))
+    rows = sorted(pending.collect())
+    return [r.source_path for r in rows], [int(r.bytes or 0) for r in rows]
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
@@ -50,18 +51,19 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
                                      gpus=(("captioning", args.captioning_gpus_per_worker),))
     run_id = str(uuid.uuid4())
     tables.ensure_table(spark, lake, "captions")
-    sources = _pending_sources(spark, lake, args.annotation_version, args.retry_errors)
+    sources, sizes = _pending_sources(spark, lake, args.annotation_version, args.retry_errors)
     sizer = work_plan.WaveSizer(args.commit_every_videos, args.commit_every_seconds, spark.sparkContext.defaultParallelism)
     if args.dry_run:
-        print(f"{len(sources)} videos have clips without {args.annotation_version} captions; "
-              f"first wave {min(len(sources), sizer.next_size())} videos")
+        first, _ = next(work_plan.waves(sources, sizes, sizer), ([], 0))
+        print(f"{len(sources)} videos have clips without {args.annotation_version} captions "
+              f"({sum(sizes) / 1e9:.1f} GB of clips); the first wave takes {len(first)}")
         return {"num_pending_videos": len(sources)}
     annotator = annotate.Annotator(spark, lake, config, run_id)
     stats = annotator.run([])  # the counts' names, all zero
-    for wave in work_plan.waves(sources, sizer):
+    for wave, wave_bytes in work_plan.waves(sources, sizes, sizer):
         sizer.start()
         stats = annotator.run(wave)
-        sizer.done(len(wave))
+        sizer.done(wave_bytes)
         runs.record(spark, lake, run_id, PIPELINE, args, started, status="running", **stats)
     summary = runs.record(spark, lake, run_id, PIPELINE, args, started, **stats)
     annotate.report(summary)

@@ -7,6 +7,7 @@ from curate_udfs import objectstore
 from curate_udfs.objectstore import S3Access
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi")
+_LISTED_SIZES: dict[str, int] = {}  # sizes S3 listings gave, so planning needs no request per object
 
 
 def list_videos(input_video_path: str | None = None, input_video_list_json_path: str | None = None,
@@ -57,14 +58,18 @@ def _list_s3(uri: str, access: S3Access) -> list[str]:
     """One object (when ``uri`` names a video object) or the videos under the prefix ``uri``."""
     if uri.lower().endswith(VIDEO_EXTENSIONS) and objectstore.object_size(uri, access) is not None:
         return [objectstore.normalize(uri)]
-    paths = sorted(key for key, _ in objectstore.list_objects(uri, access) if key.lower().endswith(VIDEO_EXTENSIONS))
+    listed = {key: size for key, size in objectstore.list_objects(uri, access) if key.lower().endswith(VIDEO_EXTENSIONS)}
+    _LISTED_SIZES.update(listed)
+    paths = sorted(listed)
     if not paths:
         raise ValueError(f"--input-video-path {uri} holds no videos ({', '.join(VIDEO_EXTENSIONS)})")
     return paths
 
 
-def file_size(path: str) -> int:
-    """Bytes of a local file, 0 when unknown (remote or missing)."""
+def file_size(path: str) -> int | None:
+    """Bytes of a local file (0 when missing) or of a listed S3 object; None when unknown."""
+    if objectstore.is_s3(path):
+        return _LISTED_SIZES.get(path)
     try:
         return os.path.getsize(path)
     except OSError:

@@ -28,7 +28,7 @@ from jobs.report import print_table
 PIPELINE = "split"
 # Each wave costs a few MERGEs (about 2 s each here on a small lake, more on a big one): waves of
 # 10 minutes keep commits around 1% of a run and lose at most 10 minutes to a crash.
-COMMIT_EVERY_VIDEOS = 1000
+COMMIT_EVERY_VIDEOS = 10000
 COMMIT_EVERY_SECONDS = 600.0
 VIDEO2WORLD_FOLDER = "cosmos_predict2_video2world_dataset"  # Cosmos-Curate's name, under the output path
 INPUT_SCHEMA = T.StructType([T.StructField(c, T.StringType()) for c in split_stage.INPUT_COLUMNS])
@@ -135,16 +135,15 @@ def _pending_videos(spark: SparkSession, lake: Lake, paths: list[str], retry_err
     return [p for p in paths if p in pending]
 
 
-def _tasks(spark: SparkSession, paths: list[str]) -> list[list[str]]:
+def _tasks(spark: SparkSession, paths: list[str], sizes: list[int]) -> list[list[str]]:
     """The wave's videos packed into tasks by size, largest first (many small videos share a task)."""
-    sizes = [listing.file_size(p) for p in paths]
     parallelism = spark.sparkContext.defaultParallelism
     return [[paths[i] for i in task] for task in work_plan.pack_tasks(sizes, work_plan.num_tasks(sizes, parallelism))]
 
 
-def _split(spark: SparkSession, config: split_stage.SplitConfig, paths: list[str]) -> DataFrame:
+def _split(spark: SparkSession, config: split_stage.SplitConfig, paths: list[str], sizes: list[int]) -> DataFrame:
     """The wave's videos in tasks packed by size, each task's largest first; results cached."""
-    tasks = _tasks(spark, paths)
+    tasks = _tasks(spark, paths, sizes)
     # One partition per task: parallelize a list of tasks, then flatten each into its rows.
     rows = spark.sparkContext.parallelize(tasks, numSlices=len(tasks)).flatMap(lambda task: [(p, p) for p in task])
     inputs = spark.createDataFrame(rows, INPUT_SCHEMA)
@@ -156,13 +155,14 @@ def _split(spark: SparkSession, config: split_stage.SplitConfig, paths: list[str
     return inputs.mapInPandas(split_partition, RESULT_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
 
 
-def _write(spark: SparkSession, lake: Lake, results: DataFrame, run_id: str) -> None:
+def _write(spark: SparkSession, lake: Lake, results: DataFrame, run_id: str, with_clips: bool = True) -> None:
     """Clips first, then videos: a video marked ok always has its clips, even after a crash in between."""
     stamp = F.lit(run_id).alias("run_id")
-    clips = results.select(F.explode("clips").alias("c")).select("c.*", stamp)
-    tables.merge_rows(spark, lake, "clips", clips)
+    if with_clips:
+        clips = results.select(F.explode("clips").alias("c")).select("c.*", stamp)
+        tables.merge_rows(spark, lake, "clips", clips, cached=True)
     videos = results.drop("clips").select("*", stamp, F.current_timestamp().alias("processed_at"))
-    tables.merge_rows(spark, lake, "videos", videos)
+    tables.merge_rows(spark, lake, "videos", videos, cached=True)
 
 
 _STATS = ("num_processed_videos", "num_error_videos", "num_clips", "total_video_duration_s",
@@ -205,27 +205,30 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         lake.open(spark, for_writing=True)  # a missing bucket or denied write stops the job here, before any work
     pending = _pending_videos(spark, lake, paths, args.retry_errors) if paths else []
     sizer = work_plan.WaveSizer(args.commit_every_videos, args.commit_every_seconds, spark.sparkContext.defaultParallelism)
+    sizes = [work_plan.work_bytes(listing.file_size(p)) for p in pending]
     if args.dry_run:
-        return _print_plan(spark, paths, pending, sizer)
+        return _print_plan(spark, paths, pending, sizes, sizer)
 
-    for name in tables.TABLES:  # a lake is complete even when nothing is processed
-        tables.ensure_table(spark, lake, name)
+    tables.ensure_tables(spark, lake)  # a lake is complete even when nothing is processed
     stats, errors = {name: 0.0 if name.endswith("_s") else 0 for name in _STATS}, []
     skipped = {"num_input_videos": len(paths), "num_skipped_videos": len(paths) - len(pending)}
-    for wave in work_plan.waves(pending, sizer):
+    done = 0
+    for wave, wave_bytes in work_plan.waves(pending, sizes, sizer):
         sizer.start()
-        results = _split(spark, config, wave)
+        results = _split(spark, config, wave, sizes[done:done + len(wave)])
         try:
             wave_stats, wave_errors = _statistics(results)
-            _write(spark, lake, results, run_id)
+            sizer.done(wave_bytes)  # waves are sized by processing time; commits come on top
+            _write(spark, lake, results, run_id, with_clips=wave_stats["num_clips"] > 0)
         finally:
             results.unpersist()
         stats = {name: max(stats[name], wave_stats[name]) if name.startswith("max_") else stats[name] + wave_stats[name]
                  for name in _STATS}
         errors += wave_errors
         annotated = annotator.run(wave)  # the wave's clips are annotated (and captioned) as soon as they are committed
-        sizer.done(len(wave))
-        runs.record(spark, lake, run_id, PIPELINE, args, started, status="running", **skipped, **stats, **annotated)
+        done += len(wave)
+        if done < len(pending):  # progress for `cliplake sql` to watch; the last wave's comes with the final row
+            runs.record(spark, lake, run_id, PIPELINE, args, started, status="running", **skipped, **stats, **annotated)
     # Clips of every listed video, including ones split by an earlier (maybe interrupted) run.
     annotated = annotator.run(paths) if paths else {}
 
@@ -257,17 +260,19 @@ def _video2world_arguments(args: argparse.Namespace, lake: Lake) -> argparse.Nam
     return build_parser().parse_args(argv)
 
 
-def _print_plan(spark: SparkSession, paths: list[str], pending: list[str], sizer: work_plan.WaveSizer) -> dict:
+def _print_plan(spark: SparkSession, paths: list[str], pending: list[str], sizes: list[int],
+                sizer: work_plan.WaveSizer) -> dict:
     """--dry-run: what a run would do, without doing it."""
-    first = pending[:sizer.next_size()]
-    tasks = _tasks(spark, first) if first else []
+    first, _ = next(work_plan.waves(pending, sizes, sizer), ([], 0))
+    tasks = _tasks(spark, first, sizes[:len(first)]) if first else []
     plan = {"num_input_videos": len(paths), "num_skipped_videos": len(paths) - len(pending), "num_pending_videos": len(pending),
             "first_wave_videos": len(first), "first_wave_tasks": len(tasks),
             "min_waves": -(-len(pending) // sizer.every_videos)}
     print_table(["listed", "done already", "pending", "first wave", "its tasks", "waves (at least)"],
                 [[plan["num_input_videos"], plan["num_skipped_videos"], plan["num_pending_videos"],
                   plan["first_wave_videos"], plan["first_wave_tasks"], plan["min_waves"]]])
-    print(f"later waves: up to {sizer.every_videos} videos or about {sizer.every_seconds:.0f} s of work each (measured as it runs)")
+    print(f"later waves: up to {sizer.every_videos} videos and about {sizer.every_seconds:.0f} s of work each "
+          f"(speed measured as it runs); {sum(sizes) / 1e9:.1f} GB pending")
     return plan
 
 

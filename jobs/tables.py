@@ -262,6 +262,14 @@ def ensure_table(spark: SparkSession, lake: "Lake | str", name: str) -> DeltaTab
         return delta_table(spark, lake, name)
 
 
+def ensure_tables(spark: SparkSession, lake: "Lake | str", names=None) -> None:
+    """:func:`ensure_table` for each of ``names`` (default: every table), created side by side."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda name: ensure_table(spark, lake, name), names or list(TABLES)))
+
+
 def exists(spark: SparkSession, lake: "Lake | str", name: str) -> bool:
     ref = _ref(lake, name)
     return spark.catalog.tableExists(ref.name) if ref.name else DeltaTable.isDeltaTable(spark, ref.path)
@@ -322,14 +330,15 @@ def _computed(rows: DataFrame) -> DataFrame:
     return rows.localCheckpoint(eager=True)
 
 
-def merge_rows(spark: SparkSession, lake: "Lake | str", name: str, rows: DataFrame) -> None:
+def merge_rows(spark: SparkSession, lake: "Lake | str", name: str, rows: DataFrame, cached: bool = False) -> None:
     """Upsert ``rows`` into table ``name`` on its keys: new keys inserted, existing ones replaced.
 
     ``rows`` is conformed to the table's columns (missing ones null), so running the same write
-    twice leaves the table as one write did. Keys must be unique within ``rows``.
+    twice leaves the table as one write did. Keys must be unique within ``rows``. ``cached``: the
+    rows are a cheap query over a cached result that does not read this table (no checkpoint needed).
     """
     schema, keys = TABLES[name]
-    conformed = _computed(_conform(rows, schema))
+    conformed = _conform(rows, schema) if cached else _computed(_conform(rows, schema))
     target = ensure_table(spark, lake, name)
     # Schema evolution: a lake written by an older cliplake gains the columns added since.
     committed(f"MERGE into {name}", lambda: target.alias("t").merge(conformed.alias("s"), _on_keys(keys))

@@ -21,7 +21,7 @@ def pack_tasks(sizes: list[int], num_tasks: int) -> list[list[int]]:
 
     Example::
 
-        pack_tasks([5, 1, 4, 2], 2)   # [[0, 3], [2, 1]]: 7 and 5
+        pack_tasks([5, 1, 4, 2], 2)   # [[0, 1], [2, 3]]: 6 and 6
 
     A size of 0 (unknown: remote or missing) counts as 1, so such videos are spread by count.
     """
@@ -42,18 +42,31 @@ def num_tasks(sizes: list[int], parallelism: int) -> int:
     return max(1, min(len(sizes), max(TASKS_PER_CORE * parallelism, by_bytes)))
 
 
+# A video whose size is unknown (an s3:// path from a JSON list) counts as this much work.
+UNKNOWN_VIDEO_BYTES = 64 << 20
+# The first wave, before any speed is measured, holds about this much video per core (a few minutes of work).
+FIRST_WAVE_BYTES_PER_CORE = 32 << 20
+
+
+def work_bytes(size: int | None) -> int:
+    """How much work a video is, in bytes: its size, or a guess when unknown."""
+    return UNKNOWN_VIDEO_BYTES if size is None else size
+
+
 @dataclass
 class WaveSizer:
-    """The size of the next commit wave: at most ``every_videos`` videos, and about ``every_seconds`` of work.
+    """Commit waves of at most ``every_videos`` videos and about ``every_seconds`` of processing.
 
-    The first wave is small (a few tasks' worth) to measure; later waves take as many videos as
-    the measured seconds per video fit in ``every_seconds``.
+    Work is measured in video bytes, a steadier guide than a count: the first wave holds
+    ``FIRST_WAVE_BYTES_PER_CORE`` per core, later ones what the measured bytes per second fit in
+    ``every_seconds``. Files of 0 bytes (missing: each becomes an error row) cost nothing.
     """
 
     every_videos: int
     every_seconds: float
     parallelism: int
-    seconds_per_video: float | None = None
+    bytes_done: int = 0
+    seconds_done: float = 0.0
     _started: float = field(default=0.0, repr=False)
 
     def __post_init__(self):
@@ -62,25 +75,30 @@ class WaveSizer:
         if self.every_seconds <= 0:
             raise ValueError(f"--commit-every-seconds must be > 0, got {self.every_seconds}")
 
-    def next_size(self) -> int:
-        if self.seconds_per_video is None:
-            guess = 4 * TASKS_PER_CORE * self.parallelism
-        else:
-            guess = math.floor(self.every_seconds / max(self.seconds_per_video, 1e-3))
-        return max(1, min(self.every_videos, guess))
+    def budget_bytes(self) -> float:
+        if not self.bytes_done or not self.seconds_done:
+            return FIRST_WAVE_BYTES_PER_CORE * self.parallelism
+        return self.every_seconds * self.bytes_done / self.seconds_done
 
     def start(self) -> None:
         self._started = time.perf_counter()
 
-    def done(self, videos: int) -> None:
-        if videos:
-            self.seconds_per_video = (time.perf_counter() - self._started) / videos
+    def done(self, wave_bytes: int) -> None:
+        """The wave just processed held ``wave_bytes``: its time since :meth:`start` refines the speed."""
+        self.bytes_done += wave_bytes
+        self.seconds_done += time.perf_counter() - self._started
 
 
-def waves(items: list, sizer: WaveSizer):
-    """``items`` in consecutive waves sized by ``sizer`` (call ``sizer.start``/``done`` around each)."""
+def waves(items: list, sizes: list[int], sizer: WaveSizer):
+    """``(wave, wave_bytes)``: consecutive slices of ``items`` within ``sizer``'s budget (at least one item each).
+
+    Call ``sizer.start()`` and ``sizer.done(wave_bytes)`` around each wave's processing.
+    """
     start = 0
     while start < len(items):
-        size = sizer.next_size()
-        yield items[start:start + size]
-        start += size
+        budget, end, total = sizer.budget_bytes(), start, 0
+        while end < len(items) and end - start < sizer.every_videos and (end == start or total + sizes[end] <= budget):
+            total += sizes[end]
+            end += 1
+        yield items[start:end], total
+        start = end
