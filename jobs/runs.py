@@ -21,7 +21,7 @@ def record(spark: SparkSession, lake, run_id: str, pipeline: str, args: argparse
         "run_id": run_id, "pipeline": pipeline, "status": counts.pop("status", "done"),
         "arguments": storage_options.arguments_json(args),
         "started_at": started, "ended_at": ended, "spark_master": spark.sparkContext.master,
-        **counts, "pipeline_run_time_s": (ended - started).total_seconds(),
+        **counts, "pipeline_run_time_s": (ended - started).total_seconds(), "num_commit_retries": tables.commit_retries(),
     }
     tables.merge_rows(spark, lake, "runs", spark.createDataFrame([row], tables.RUNS))
     return row

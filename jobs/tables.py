@@ -5,6 +5,7 @@ catalog.schema) or a plain path, which means ``Lake.at(path)``.
 """
 
 import random
+import re
 import time
 from typing import Callable, TypeVar
 
@@ -102,6 +103,7 @@ RUNS = T.StructType([
     T.StructField("num_caption_output_tokens", T.LongType()),
     T.StructField("num_annotation_errors", T.LongType()),
     T.StructField("stage_resources", T.StringType()),  # JSON: GPU share per model stage, tasks given a GPU
+    T.StructField("num_commit_retries", T.LongType()),  # commits tried again after a conflict with another job
     # shard pipeline
     T.StructField("input_table_versions", T.StringType()),  # JSON: the Delta version of each table read
     T.StructField("num_filtered_clips", T.LongType()),
@@ -213,6 +215,34 @@ FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 20.0
 T_ = TypeVar("T_")
 
 
+_retried = 0  # commits of this process tried again after a conflict
+
+
+def commit_retries() -> int:
+    """How many commits this process has tried again after a conflict with another job."""
+    return _retried
+
+
+_CONFLICT = re.compile(r"(Concurrent\w*|MetadataChanged|ProtocolChanged)Exception$")
+
+
+def _conflict_name(error: BaseException) -> str | None:
+    """The Delta conflict ``error`` is (``ConcurrentAppendException``...), else None.
+
+    Delta's Python classes cover some calls; others (a MERGE builder's ``execute``) surface as a
+    Py4J error around the JVM's ``io.delta.exceptions`` class, so the Java cause chain is read too.
+    """
+    if isinstance(error, DeltaConcurrentModificationException):
+        return type(error).__name__
+    java = getattr(error, "java_exception", None)
+    while java is not None:
+        name = java.getClass().getSimpleName()
+        if _CONFLICT.search(name):
+            return name
+        java = java.getCause()
+    return None
+
+
 def committed(what: str, commit: Callable[[], T_], tries: int = COMMIT_TRIES) -> T_:
     """Run ``commit`` (one Delta commit), again after a conflict with a concurrent job's commit.
 
@@ -228,10 +258,15 @@ def committed(what: str, commit: Callable[[], T_], tries: int = COMMIT_TRIES) ->
     for attempt in range(1, tries + 1):
         try:
             return commit()
-        except DeltaConcurrentModificationException as e:
+        except Exception as e:
+            conflict = _conflict_name(e)
+            if conflict is None:
+                raise
+            global _retried
+            _retried += 1
             if attempt == tries:
                 raise LakeConflict(f"{what} still conflicted with other jobs' commits after {tries} tries "
-                                   f"({type(e).__name__}); run the job again: what it committed is kept") from None
+                                   f"({conflict}); run the job again: what it committed is kept") from None
         time.sleep(random.uniform(bound / 2, bound))
         bound = min(bound * 2, MAX_BACKOFF_S)
     raise AssertionError("unreachable")
@@ -253,13 +288,18 @@ def ensure_table(spark: SparkSession, lake: "Lake | str", name: str) -> DeltaTab
             return _by_name(spark, ref.name)
         return DeltaTable.createIfNotExists(spark).location(ref.path).addColumns(schema).execute()
 
-    try:
-        return committed(f"creating table {name}", create)
-    except AnalysisException:
-        # Lost a creation race (DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION, TABLE_OR_VIEW_ALREADY_EXISTS): it exists now.
-        if not exists(spark, lake, name):
-            raise
-        return delta_table(spark, lake, name)
+    for attempt in range(COMMIT_TRIES):
+        try:
+            return committed(f"creating table {name}", create)
+        except AnalysisException:
+            # Lost a creation race (DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION: the other job's first commit is
+            # under way; TABLE_OR_VIEW_ALREADY_EXISTS): the table is there, or will be in a moment.
+            if exists(spark, lake, name):
+                return delta_table(spark, lake, name)
+            if attempt == COMMIT_TRIES - 1:
+                raise
+            time.sleep(random.uniform(FIRST_BACKOFF_S / 2, FIRST_BACKOFF_S))
+    raise AssertionError("unreachable")
 
 
 def ensure_tables(spark: SparkSession, lake: "Lake | str", names=None) -> None:
