@@ -177,13 +177,19 @@ def delete(uri: str, access: S3Access) -> None:
 
 def list_objects(uri: str, access: S3Access) -> Iterator[tuple[str, int]]:
     """``(s3://bucket/key, size)`` of every object under the prefix ``uri`` (as a folder), in key order."""
+    for location, size, _ in list_objects_modified(uri, access):
+        yield location, size
+
+
+def list_objects_modified(uri: str, access: S3Access) -> Iterator[tuple[str, int, float]]:
+    """``(s3://bucket/key, size, last modified as epoch seconds)`` of every object under the prefix ``uri``."""
     bucket, key = split_uri(normalize(uri))
     prefix = f"{key}/" if key else ""
     s3 = client(access)
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     for page in _call(uri, access, lambda: list(pages)):
         for item in page.get("Contents", []):
-            yield f"s3://{bucket}/{item['Key']}", item["Size"]
+            yield f"s3://{bucket}/{item['Key']}", item["Size"], item["LastModified"].timestamp()
 
 
 def object_size(uri: str, access: S3Access) -> int | None:

@@ -65,6 +65,21 @@ def put_file(local_path: str, location: str, access: S3Access | None = None) -> 
     os.replace(tmp, location)
 
 
+def list_files(root: str, access: S3Access | None = None) -> Iterator[tuple[str, int, float]]:
+    """``(path, size, modified epoch seconds)`` of every file under the folder or ``s3://`` prefix ``root``."""
+    if objectstore.is_s3(root):
+        yield from objectstore.list_objects_modified(root, access or S3Access())
+        return
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                stat = os.stat(path)
+            except FileNotFoundError:  # removed by another job since the walk saw it
+                continue
+            yield path, stat.st_size, stat.st_mtime
+
+
 def remove_quietly(path: str, access: S3Access | None = None) -> None:
     """Delete ``path`` if it exists."""
     if objectstore.is_s3(path):

@@ -104,6 +104,7 @@ RUNS = T.StructType([
     T.StructField("num_annotation_errors", T.LongType()),
     T.StructField("stage_resources", T.StringType()),  # JSON: GPU share per model stage, tasks given a GPU
     T.StructField("num_commit_retries", T.LongType()),  # commits tried again after a conflict with another job
+    T.StructField("num_orphan_files_removed", T.LongType()),  # vacuum
     # shard pipeline
     T.StructField("input_table_versions", T.StringType()),  # JSON: the Delta version of each table read
     T.StructField("num_filtered_clips", T.LongType()),

@@ -4,11 +4,13 @@ import glob
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 from curate_udfs.testing.synthetic import write_video
 from jobs import tables
+from jobs.cli import run_command
 from jobs.session import JARS_DIR, REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -87,3 +89,28 @@ def test_split_beside_a_caption_pass_and_dedup(spark, shared, tiny_models):
     assert_consistent(spark, lake)
     pipelines = sorted(r.pipeline for r in tables.read_table(spark, str(lake), "runs").collect())
     assert pipelines == ["caption", "dedup"] + ["split"] * 5
+
+
+def test_vacuum_removes_old_orphans_only(spark, shared, capsys):
+    lake, _ = shared
+    clips = lake / "media" / "clips"
+    ten_days_ago = time.time() - 10 * 24 * 3600
+    referenced = sorted(clips.glob("*.mp4"))[0]
+    os.utime(referenced, (ten_days_ago, ten_days_ago))  # old, but a row points at it
+    old = [clips / "00000000-dead-4bad-8bad-000000000000.mp4", clips / ".half-written.mp4.tmp-1234",
+           lake / "media" / "previews" / "gone" / "0_47.webp"]
+    young = clips / "11111111-dead-4bad-8bad-000000000000.mp4"  # maybe a running job's: its rows may come
+    for path in [*old, young]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"orphan")
+    for path in old:
+        os.utime(path, (ten_days_ago, ten_days_ago))
+    dry = run_command(["vacuum", "--output-path", str(lake), "--retain-hours", "48", "--dry-run"])
+    assert dry["orphans"] == sorted(str(p) for p in old) and all(p.exists() for p in old)
+    assert "would remove" in capsys.readouterr().out
+    done = run_command(["vacuum", "--output-path", str(lake), "--retain-hours", "48"])
+    assert done["num_orphan_files"] == 3 and done["num_young_orphan_files"] == 1
+    assert not any(p.exists() for p in old) and young.exists() and referenced.exists()
+    young.unlink()
+    assert_consistent(spark, lake)
+    assert tables.read_table(spark, str(lake), "runs").where("pipeline = 'vacuum'").first().num_orphan_files_removed == 3
