@@ -1,5 +1,6 @@
 """The loops every stage shares: records in, records out, failures captured as data."""
 
+import errno
 import time
 import traceback
 from typing import Callable, Iterator, Sequence
@@ -7,6 +8,14 @@ from typing import Callable, Iterator, Sequence
 import pandas as pd
 
 from curate_udfs.errors import BadInputError, EnvironmentProblem
+
+
+def environment_problem(error: BaseException) -> EnvironmentProblem | None:
+    """The environment problem behind ``error`` when it is one no other record would escape (a full disk)."""
+    if (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "No space left on device" in str(error):
+        return EnvironmentProblem(f"no space left on device ({error}): free space and run the job again; "
+                                  "what it committed is kept and skipped")
+    return None
 
 
 def describe_error(error: BaseException) -> str:
@@ -56,6 +65,8 @@ def flat_map_records(
         except EnvironmentProblem:
             raise
         except Exception as error:  # bad input, or a decoder/model surprise on this record only
+            if environment_problem(error):
+                raise environment_problem(error) from error
             rows = on_error(record, describe_error(error))
         elapsed = time.perf_counter() - started
         for row in rows:
@@ -103,6 +114,8 @@ def map_record_batches(
         except EnvironmentProblem:
             raise
         except Exception as error:
+            if environment_problem(error):
+                raise environment_problem(error) from error
             if len(records) > 1:
                 return [row for record in records for row in run([record])]
             rows = [on_error(records[0], describe_error(error))]

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, summary) in COMMANDS.items():
         sub = commands.add_parser(name, help=summary, description=summary,
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        sub.add_argument("--verbose", action="store_true",
+                         help="show the full stack trace of an expected failure (disk full, conflicts, storage refused...)")
         sub.add_argument("--spark-profile", default="local",
                          help=f"jobs/profiles/{{profile}}.conf used when cliplake starts Spark itself ({', '.join(PROFILES)}); "
                               "ignored under spark-submit and on Databricks")
@@ -49,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_command(argv: list[str] | None = None):
     """Parse ``argv`` and run the command; returns what the pipeline returns (its ``runs`` row)."""
-    from jobs import presigned
+    from jobs import failures, presigned
     from jobs.session import get_spark
 
     args = build_parser().parse_args(argv)
@@ -60,7 +62,15 @@ def run_command(argv: list[str] | None = None):
             return _module(args.command).run(spark, args)
     except (EnvironmentProblem, ValueError, StorageError, LakeConflict) as e:
         # Wrong options or a missing piece of the environment: one clear line, no traceback.
+        if args.verbose:
+            raise
         print(f"cliplake {args.command}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except Exception as e:
+        sentence = None if args.verbose else failures.explain(e)
+        if sentence is None:  # a bug: the stack trace is what helps
+            raise
+        print(f"cliplake {args.command}: error: {sentence}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -23,7 +23,7 @@ from curate_udfs.sharding.members import CLIP_COLUMNS, WINDOW_COLUMNS, MemberFor
 from curate_udfs.sharding.tars import write_tar_to
 from curate_udfs.sharding.text_encoder import TextEncoderConfig, load_text_encoder
 from curate_udfs.sharding.windows import cut_windows
-from curate_udfs.stage import describe_error, map_record_batches
+from curate_udfs.stage import describe_error, environment_problem, map_record_batches
 
 # Declared inputs and outputs; jobs/ turns these into Spark schemas.
 SAMPLE_COLUMNS = ("tar_seq", "sample_key", "bin_dir", "part", "tar", *CLIP_COLUMNS, *WINDOW_COLUMNS)
@@ -122,6 +122,8 @@ def _clip_mp4s(rows: list[dict], config: ShardWriteConfig, errors: dict[str, str
                     mp4s = cut_windows(local, sorted(set(spans.values())), config.encoder)
                 out.update({key: mp4s[span] for key, span in spans.items()})
         except Exception as e:  # a clip that cannot be read or cut loses its own samples only
+            if environment_problem(e):
+                raise environment_problem(e) from e
             message = f"clip {location}: {describe_error(e)}"
             errors.update({r["sample_key"]: message for r in clip_rows})
     return out
