@@ -95,7 +95,7 @@ def add_wave_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--commit-every-videos", type=int, default=COMMIT_EVERY_VIDEOS,
                    help="commit the rows of at most this many videos at a time; a killed run loses at most one wave")
     g.add_argument("--commit-every-seconds", type=float, default=COMMIT_EVERY_SECONDS,
-                   help="and waves of about this much work (sized from the measured seconds per video)")
+                   help="and waves of about this much processing (sized by video bytes and the measured bytes per second)")
     g.add_argument("--dry-run", action="store_true", help="print the plan (videos listed, pending, tasks, waves) and stop")
 
 
