@@ -103,7 +103,7 @@ class Lake:
 
         Configures s3a for an ``s3://`` root and checks the bucket takes writes (a missing bucket
         or a denied write is reported here, not after hours of video work); creates the schema
-        of a catalog lake when it is missing.
+        of a catalog lake when it is missing; refuses to write a lake a newer cliplake wrote.
         """
         if self.on_s3:
             s3a.configure(spark, self.root, self.access)
@@ -111,6 +111,10 @@ class Lake:
                 objectstore.check_writable(self.root, self.access)
         if self.in_catalog and for_writing:
             spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{self.catalog}`.`{self.schema}`")
+        if for_writing:
+            from jobs import tables  # (tables imports this module)
+
+            tables.check_lake_format(spark, self)
         return self
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from curate_udfs import split_stage
-from curate_udfs.errors import LakeConflict
+from curate_udfs.errors import EnvironmentProblem, LakeConflict
 from jobs.lake import Lake, TableRef
 
 # Python types stages declare for their columns; ``list[float]`` is a float32 vector (embeddings).
@@ -273,6 +273,23 @@ def committed(what: str, commit: Callable[[], T_], tries: int = COMMIT_TRIES) ->
     raise AssertionError("unreachable")
 
 
+# The layout of a lake's tables this cliplake writes, kept as a property of each table it creates: a
+# later cliplake that changes the layout raises it, and this one then refuses to write that lake.
+LAKE_FORMAT = 1
+LAKE_FORMAT_PROPERTY = "cliplake.lakeFormat"
+
+
+def check_lake_format(spark: SparkSession, lake: "Lake | str") -> None:
+    """Raise :class:`EnvironmentProblem` (one sentence) when ``lake`` was written by a newer cliplake."""
+    if not exists(spark, lake, "runs"):
+        return
+    found = int(delta_table(spark, lake, "runs").detail().first().properties.get(LAKE_FORMAT_PROPERTY, LAKE_FORMAT))
+    if found > LAKE_FORMAT:
+        raise EnvironmentProblem(
+            f"{lake} was written by a newer cliplake (lake format {found}; this cliplake writes format {LAKE_FORMAT}): "
+            "upgrade cliplake (pip install -U 'cliplake[spark]') or write to another --output-path")
+
+
 def ensure_table(spark: SparkSession, lake: "Lake | str", name: str) -> DeltaTable:
     """The Delta table ``name`` of ``lake``, created empty with its schema if it does not exist.
 
@@ -286,8 +303,10 @@ def ensure_table(spark: SparkSession, lake: "Lake | str", name: str) -> DeltaTab
             # Delta's table builder parses two-part names only; saveAsTable takes catalog.schema.table.
             if not spark.catalog.tableExists(ref.name):
                 spark.createDataFrame([], schema).write.format("delta").mode("ignore").saveAsTable(ref.name)
+                spark.sql(f"ALTER TABLE {ref.name} SET TBLPROPERTIES ('{LAKE_FORMAT_PROPERTY}' = '{LAKE_FORMAT}')")
             return _by_name(spark, ref.name)
-        return DeltaTable.createIfNotExists(spark).location(ref.path).addColumns(schema).execute()
+        return (DeltaTable.createIfNotExists(spark).location(ref.path).addColumns(schema)
+                .property(LAKE_FORMAT_PROPERTY, str(LAKE_FORMAT)).execute())
 
     for attempt in range(COMMIT_TRIES):
         try:

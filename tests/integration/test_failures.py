@@ -1,4 +1,4 @@
-"""Expected failures end in one sentence and lose nothing: a disk that fills up, a path that is not a lake."""
+"""Expected failures end in one sentence and lose nothing: a full disk, a path that is not a lake, a newer lake."""
 
 import os
 import subprocess
@@ -63,3 +63,18 @@ def test_not_a_lake_is_one_sentence(tmp_path):
     result = cli("caption", "--output-path", tmp_path / "empty", "--captioning-model", tmp_path / "none")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("cliplake caption: error:")
+
+
+def test_a_lake_written_by_a_newer_cliplake_is_refused_in_one_sentence(spark, tmp_path):
+    lake = tmp_path / "lake"
+    empty = tmp_path / "in"
+    empty.mkdir()
+    run_command(["split", "--input-video-path", str(empty), "--output-path", str(lake), *FIXED])
+    runs = tables.delta_table(spark, str(lake), "runs")
+    assert runs.detail().first().properties[tables.LAKE_FORMAT_PROPERTY] == str(tables.LAKE_FORMAT)
+    spark.sql(f"ALTER TABLE delta.`{lake / 'runs'}` SET TBLPROPERTIES "
+              f"('{tables.LAKE_FORMAT_PROPERTY}' = '{tables.LAKE_FORMAT + 1}')")
+    result = cli("split", "--input-video-path", empty, "--output-path", lake, *FIXED)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "written by a newer cliplake" in result.stderr.strip().splitlines()[-1]
+    assert tables.read_table(spark, str(lake), "runs").count() == 1  # the refused job wrote nothing
