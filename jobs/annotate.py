@@ -199,6 +199,10 @@ class Annotator:
             self._embed(c.embedding)
         if c.captioning:
             self._caption(c.captioning)
+        return self.counts()
+
+    def counts(self) -> dict:
+        """What the stages have done so far, for the ``runs`` row."""
         return {**self.stats, "stage_resources": json.dumps(self.stage_resources, sort_keys=True)}
 
     def _clips(self) -> DataFrame:

@@ -16,7 +16,6 @@ from pyspark.sql import functions as F
 
 from jobs import annotate, runs, storage_options, tables, work_plan
 from jobs.lake import Lake
-from jobs.split_annotate import add_wave_arguments
 
 PIPELINE = "caption"
 
@@ -26,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="lake root written by `cliplake split` (folder or s3://bucket/prefix)")
     storage_options.add_lake_arguments(parser)
     parser.add_argument("--retry-errors", action="store_true", help="caption again clips that failed before")
-    add_wave_arguments(parser)
+    work_plan.add_wave_arguments(parser)
     annotate.add_caption_arguments(parser, switch=False)
 
 
@@ -59,12 +58,15 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
               f"({sum(sizes) / 1e9:.1f} GB of clips); the first wave takes {len(first)}")
         return {"num_pending_videos": len(sources)}
     annotator = annotate.Annotator(spark, lake, config, run_id)
-    stats = annotator.run([])  # the counts' names, all zero
+    done = 0
     for wave, wave_bytes in work_plan.waves(sources, sizes, sizer):
         sizer.start()
-        stats = annotator.run(wave)
+        annotator.run(wave)
         sizer.done(wave_bytes)
-        runs.record(spark, lake, run_id, PIPELINE, args, started, status="running", **stats)
+        done += len(wave)
+        if done < len(sources):  # progress to watch; the last wave's comes with the final row
+            runs.record(spark, lake, run_id, PIPELINE, args, started, status="running", **annotator.counts())
+    stats = annotator.counts()
     summary = runs.record(spark, lake, run_id, PIPELINE, args, started, **stats)
     annotate.report(summary)
     print(f"captions {args.annotation_version}: {stats['num_captioned_clips']} clips, {stats['num_caption_windows']} windows "

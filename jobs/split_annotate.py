@@ -26,10 +26,6 @@ from jobs.lake import Lake
 from jobs.report import print_table
 
 PIPELINE = "split"
-# Each wave costs a few MERGEs (about 2 s each here on a small lake, more on a big one): waves of
-# 10 minutes keep commits around 1% of a run and lose at most 10 minutes to a crash.
-COMMIT_EVERY_VIDEOS = 10000
-COMMIT_EVERY_SECONDS = 600.0
 VIDEO2WORLD_FOLDER = "cosmos_predict2_video2world_dataset"  # Cosmos-Curate's name, under the output path
 INPUT_SCHEMA = T.StructType([T.StructField(c, T.StringType()) for c in split_stage.INPUT_COLUMNS])
 RESULT_SCHEMA = tables.with_fields(
@@ -50,7 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     storage_options.add_lake_arguments(io, presigned_output=True)
     io.add_argument("--limit", type=int, default=0, help="process at most N listed videos (0: all)")
     io.add_argument("--retry-errors", action="store_true", help="process again videos whose earlier run ended in error")
-    add_wave_arguments(parser)
+    work_plan.add_wave_arguments(parser)
+    from jobs import split_stream  # (it builds on this module)
+
+    split_stream.add_arguments(parser)
 
     split = parser.add_argument_group("splitting")
     split.add_argument("--splitting-algorithm", choices=["transnetv2", "fixed-stride"], default="transnetv2")
@@ -87,16 +86,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                               f"{{output_path}}/{VIDEO2WORLD_FOLDER}/ (what `cliplake shard --dataset-format video2world` writes)")
     predict.add_argument("--text-encoder-model", default=DEFAULT_TEXT_ENCODER,
                          help="folder or hub id of the T5 that embeds the captions for that dataset")
-
-
-def add_wave_arguments(parser: argparse.ArgumentParser) -> None:
-    """Commit waves and the dry run (split and caption)."""
-    g = parser.add_argument_group("durable progress")
-    g.add_argument("--commit-every-videos", type=int, default=COMMIT_EVERY_VIDEOS,
-                   help="commit the rows of at most this many videos at a time; a killed run loses at most one wave")
-    g.add_argument("--commit-every-seconds", type=float, default=COMMIT_EVERY_SECONDS,
-                   help="and waves of about this much processing (sized by video bytes and the measured bytes per second)")
-    g.add_argument("--dry-run", action="store_true", help="print the plan (videos listed, pending, tasks, waves) and stop")
 
 
 def build_config(args: argparse.Namespace, clips_dir: str, task_cpus: int = 1,
@@ -185,60 +174,96 @@ def _statistics(results: DataFrame) -> tuple[dict, list[tuple[str, str]]]:
     return row.asDict(), [(r.source_path, r.error) for r in errors]
 
 
+class SplitRun:
+    """One split run: its checked configuration and its running totals.
+
+    A batch run splits one listing; ``split --stream`` calls :meth:`split` for each micro-batch's
+    new files. Creating one checks the options and locates the weights, before any work.
+    """
+
+    def __init__(self, spark: SparkSession, args: argparse.Namespace):
+        self.spark, self.args, self.started = spark, args, datetime.now(timezone.utc)
+        self.lake, self.run_id = Lake.from_args(args), str(uuid.uuid4())
+        task_cpus = int(spark.conf.get("spark.task.cpus", "1"))
+        self.config = build_config(args, self.lake.media("clips"), task_cpus, self.lake.access)
+        self.annotator = annotate.Annotator(spark, self.lake, annotate.build_config(args, self.lake.root), self.run_id)
+        if args.generate_cosmos_predict_dataset == "predict2":
+            if not args.generate_captions:
+                raise ValueError("--generate-cosmos-predict-dataset predict2 needs captions: drop --no-generate-captions")
+            check_text_encoder(TextEncoderConfig(model=args.text_encoder_model))
+        self.sizer = work_plan.WaveSizer(args.commit_every_videos, args.commit_every_seconds,
+                                         spark.sparkContext.defaultParallelism)
+        self.stats, self.errors = {name: 0.0 if name.endswith("_s") else 0 for name in _STATS}, []
+        self.listed = self.skipped = 0
+        self.annotated: dict = {}
+
+    def list_videos(self) -> list[str]:
+        args = self.args
+        return listing.list_videos(args.input_video_path, args.input_video_list_json_path, args.limit,
+                                   self.config.input_access,
+                                   S3Access(profile_name=getattr(args, "input_video_list_s3_profile_name", None)))
+
+    def open_lake(self) -> None:
+        self.lake.open(self.spark, for_writing=True)  # a missing bucket or denied write stops the job here, before any work
+        tables.ensure_tables(self.spark, self.lake)  # a lake is complete even when nothing is processed
+
+    def split(self, paths: list[str]) -> None:
+        """Split the videos of ``paths`` not yet done, committing in waves, and annotate their clips."""
+        spark, lake = self.spark, self.lake
+        pending = _pending_videos(spark, lake, paths, self.args.retry_errors) if paths else []
+        sizes = [work_plan.work_bytes(listing.file_size(p)) for p in pending]
+        self.listed += len(paths)
+        self.skipped += len(paths) - len(pending)
+        done = 0
+        for wave, wave_bytes in work_plan.waves(pending, sizes, self.sizer):
+            self.sizer.start()
+            results = _split(spark, self.config, wave, sizes[done:done + len(wave)])
+            try:
+                wave_stats, wave_errors = _statistics(results)
+                self.sizer.done(wave_bytes)  # waves are sized by processing time; commits come on top
+                _write(spark, lake, results, self.run_id, with_clips=wave_stats["num_clips"] > 0)
+            finally:
+                results.unpersist()
+            self.stats = {name: max(self.stats[name], wave_stats[name]) if name.startswith("max_")
+                          else self.stats[name] + wave_stats[name] for name in _STATS}
+            self.errors += wave_errors
+            self.annotated = self.annotator.run(wave)  # the wave's clips are annotated as soon as they are committed
+            done += len(wave)
+            if done < len(pending):  # progress for `cliplake sql` to watch; the last wave's comes with the final row
+                self.record("running")
+        if paths:  # clips of every listed video, including ones split by an earlier (maybe interrupted) run
+            self.annotated = self.annotator.run(paths)
+
+    def record(self, status: str) -> dict:
+        """The run's ``runs`` row, as it stands."""
+        return runs.record(self.spark, self.lake, self.run_id, PIPELINE, self.args, self.started, status=status,
+                           num_input_videos=self.listed, num_skipped_videos=self.skipped, **self.stats, **self.annotated)
+
+    def finish(self) -> dict:
+        """The final ``runs`` row, the report, and the video2world dataset when asked for."""
+        summary = self.record("done")
+        _report(summary, self.errors, self.lake)
+        if self.args.generate_cosmos_predict_dataset == "predict2":
+            from jobs import shard
+
+            shard.run(self.spark, _video2world_arguments(self.args, self.lake))
+        return summary
+
+
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     """Run the split pipeline; returns the ``runs`` row it wrote."""
-    started = datetime.now(timezone.utc)
-    lake = Lake.from_args(args)
-    run_id = str(uuid.uuid4())
-    task_cpus = int(spark.conf.get("spark.task.cpus", "1"))
-    config = build_config(args, lake.media("clips"), task_cpus, lake.access)
-    # Weights located and GPU requests checked now, before any work.
-    annotator = annotate.Annotator(spark, lake, annotate.build_config(args, lake.root), run_id)
-    if args.generate_cosmos_predict_dataset == "predict2":
-        if not args.generate_captions:
-            raise ValueError("--generate-cosmos-predict-dataset predict2 needs captions: drop --no-generate-captions")
-        check_text_encoder(TextEncoderConfig(model=args.text_encoder_model))
-    paths = listing.list_videos(args.input_video_path, args.input_video_list_json_path, args.limit,
-                                config.input_access,
-                                S3Access(profile_name=getattr(args, "input_video_list_s3_profile_name", None)))
-    if not args.dry_run:
-        lake.open(spark, for_writing=True)  # a missing bucket or denied write stops the job here, before any work
-    pending = _pending_videos(spark, lake, paths, args.retry_errors) if paths else []
-    sizer = work_plan.WaveSizer(args.commit_every_videos, args.commit_every_seconds, spark.sparkContext.defaultParallelism)
-    sizes = [work_plan.work_bytes(listing.file_size(p)) for p in pending]
+    if args.stream:
+        from jobs import split_stream
+
+        return split_stream.run(spark, args)
+    job = SplitRun(spark, args)
+    paths = job.list_videos()
     if args.dry_run:
-        return _print_plan(spark, paths, pending, sizes, sizer)
-
-    tables.ensure_tables(spark, lake)  # a lake is complete even when nothing is processed
-    stats, errors = {name: 0.0 if name.endswith("_s") else 0 for name in _STATS}, []
-    skipped = {"num_input_videos": len(paths), "num_skipped_videos": len(paths) - len(pending)}
-    done = 0
-    for wave, wave_bytes in work_plan.waves(pending, sizes, sizer):
-        sizer.start()
-        results = _split(spark, config, wave, sizes[done:done + len(wave)])
-        try:
-            wave_stats, wave_errors = _statistics(results)
-            sizer.done(wave_bytes)  # waves are sized by processing time; commits come on top
-            _write(spark, lake, results, run_id, with_clips=wave_stats["num_clips"] > 0)
-        finally:
-            results.unpersist()
-        stats = {name: max(stats[name], wave_stats[name]) if name.startswith("max_") else stats[name] + wave_stats[name]
-                 for name in _STATS}
-        errors += wave_errors
-        annotated = annotator.run(wave)  # the wave's clips are annotated (and captioned) as soon as they are committed
-        done += len(wave)
-        if done < len(pending):  # progress for `cliplake sql` to watch; the last wave's comes with the final row
-            runs.record(spark, lake, run_id, PIPELINE, args, started, status="running", **skipped, **stats, **annotated)
-    # Clips of every listed video, including ones split by an earlier (maybe interrupted) run.
-    annotated = annotator.run(paths) if paths else {}
-
-    summary = runs.record(spark, lake, run_id, PIPELINE, args, started, status="done", **skipped, **stats, **annotated)
-    _report(summary, errors, lake)
-    if args.generate_cosmos_predict_dataset == "predict2":
-        from jobs import shard
-
-        shard.run(spark, _video2world_arguments(args, lake))
-    return summary
+        pending = _pending_videos(spark, job.lake, paths, args.retry_errors) if paths else []
+        return _print_plan(spark, paths, pending, [work_plan.work_bytes(listing.file_size(p)) for p in pending], job.sizer)
+    job.open_lake()
+    job.split(paths)
+    return job.finish()
 
 
 def _video2world_arguments(args: argparse.Namespace, lake: Lake) -> argparse.Namespace:

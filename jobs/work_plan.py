@@ -5,10 +5,16 @@ durable; a task is what one Python worker does in one go. Per-task overhead (sch
 serialisation, a worker's setup) is paid per task, not per video, so small videos share tasks.
 """
 
+import argparse
 import heapq
 import math
 import time
 from dataclasses import dataclass, field
+
+# Each wave costs a few MERGEs (about 2 s each here on a small lake, more on a big one): waves of
+# 10 minutes keep commits around 1% of a run and lose at most 10 minutes to a crash.
+COMMIT_EVERY_VIDEOS = 10000
+COMMIT_EVERY_SECONDS = 600.0
 
 # A task should carry about this much video, unless that leaves cores idle (measured: per-task
 # overhead is ~0.2 s, so a task of a few seconds of work keeps it a small share).
@@ -102,3 +108,13 @@ def waves(items: list, sizes: list[int], sizer: WaveSizer):
             end += 1
         yield items[start:end], total
         start = end
+
+
+def add_wave_arguments(parser: argparse.ArgumentParser) -> None:
+    """Commit waves and the dry run (split and caption)."""
+    g = parser.add_argument_group("durable progress")
+    g.add_argument("--commit-every-videos", type=int, default=COMMIT_EVERY_VIDEOS,
+                   help="commit the rows of at most this many videos at a time; a killed run loses at most one wave")
+    g.add_argument("--commit-every-seconds", type=float, default=COMMIT_EVERY_SECONDS,
+                   help="and waves of about this much processing (sized by video bytes and the measured bytes per second)")
+    g.add_argument("--dry-run", action="store_true", help="print the plan (videos listed, pending, tasks, waves) and stop")
