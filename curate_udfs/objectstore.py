@@ -144,6 +144,14 @@ def upload_file(path: str, uri: str, access: S3Access) -> None:
     _call(uri, access, s3.upload_file, Filename=path, Bucket=bucket, Key=key)
 
 
+def copy_object(source: str, target: str, access: S3Access) -> None:
+    """Copy ``source`` to ``target`` inside S3 (server-side, multipart for large objects: no download)."""
+    bucket, key = split_uri(source)
+    target_bucket, target_key = split_uri(target)
+    s3 = client(access)
+    _call(target, access, s3.copy, CopySource={"Bucket": bucket, "Key": key}, Bucket=target_bucket, Key=target_key)
+
+
 def download_file(uri: str, path: str, access: S3Access) -> None:
     """Copy the object at ``uri`` to the local file ``path`` (ranged, parallel GETs for large objects)."""
     bucket, key = split_uri(uri)

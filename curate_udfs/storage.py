@@ -65,6 +65,36 @@ def put_file(local_path: str, location: str, access: S3Access | None = None) -> 
     os.replace(tmp, location)
 
 
+def size(path: str, access: S3Access | None = None) -> int | None:
+    """Bytes of a local file or ``s3://`` object; None when there is none."""
+    if objectstore.is_s3(path):
+        return objectstore.object_size(path, access or S3Access())
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def copy_file(source: str, target: str, source_access: S3Access | None = None,
+              target_access: S3Access | None = None) -> None:
+    """Copy a file between local folders and S3 in any direction; S3 to S3 is a server-side copy
+    (made with ``target_access``, which must be able to read the source)."""
+    source_s3, target_s3 = objectstore.is_s3(source), objectstore.is_s3(target)
+    if source_s3 and target_s3:
+        objectstore.copy_object(source, target, target_access or S3Access())
+    elif target_s3:
+        objectstore.upload_file(source, target, target_access or S3Access())
+    else:
+        folder, name = os.path.split(target)
+        os.makedirs(folder or ".", exist_ok=True)
+        tmp = os.path.join(folder, f".{name}.tmp-{uuid.uuid4().hex}")
+        if source_s3:
+            objectstore.download_file(source, tmp, source_access or S3Access())
+        else:
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+
+
 def list_files(root: str, access: S3Access | None = None) -> Iterator[tuple[str, int, float]]:
     """``(path, size, modified epoch seconds)`` of every file under the folder or ``s3://`` prefix ``root``."""
     if objectstore.is_s3(root):

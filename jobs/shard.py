@@ -280,7 +280,7 @@ def _bin_columns() -> list:
     return [resolution.alias("resolution"), aspect.alias("aspect_ratio"), duration.alias("duration")]
 
 
-def _captioned_clips(captions: DataFrame) -> DataFrame:
+def captioned_clips(captions: DataFrame) -> DataFrame:
     """One row per captioned clip: its windows as parallel arrays in window order, and the caption model."""
     window = F.struct("window_index", "start_frame", "end_frame", "caption", "prompt_tokens", "output_tokens")
     grouped = captions.groupBy("clip_id").agg(F.sort_array(F.collect_list(window)).alias("w"),
@@ -315,7 +315,7 @@ def select_samples(spark: SparkSession, config: ShardJobConfig) -> tuple[DataFra
         before = in_play.count()
         in_play = in_play.join(duplicates, "clip_id", "left_anti")
         counts["num_deduplicated_clips"] = before - in_play.count()
-    captioned = _captioned_clips(captions)
+    captioned = captioned_clips(captions)
     counts["num_clips_without_captions"] = in_play.join(captioned, "clip_id", "left_anti").count()
     sources = tables.read_table(spark, config.lake, "videos").select(
         "video_id", F.col("width").alias("source_width"), F.col("height").alias("source_height"),

@@ -104,8 +104,12 @@ def on_cluster(*args) -> str:
                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     faults = Faults(job)
     faults.start()
-    output, _ = job.communicate(timeout=600)
-    faults.join()
+    try:
+        output, _ = job.communicate(timeout=600)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+        faults.join()
     assert job.returncode == 0, output[-3000:]
     assert faults.killed == ["worker", "executor"], f"the job ended before both faults landed: {faults.killed}"
     return output

@@ -75,13 +75,15 @@ def test_files_landing_while_it_runs_are_split_once_across_a_kill(spark, tmp_pat
         assert processed() == n and len(videos(spark, lake)) == n, \
             job.stdout.read() if job.poll() is not None else "timed out"
 
-    wait_for(2)
-    for i in range(3):
-        land(inbox, f"late{i}.mp4", 4.0 + i)
-    wait_for(5)
-    assert job.poll() is None, "a stream keeps running"
-    os.killpg(job.pid, signal.SIGKILL)
-    job.wait()
+    try:
+        wait_for(2)
+        for i in range(3):
+            land(inbox, f"late{i}.mp4", 4.0 + i)
+        wait_for(5)
+        assert job.poll() is None, "a stream keeps running"
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
     [killed] = tables.read_table(spark, str(lake), "runs").collect()
     assert killed.status == "running" and killed.num_processed_videos == 5
     again = run_command(["split", "--stream", "--trigger", "available-now", "--input-video-path", str(inbox),
