@@ -79,4 +79,11 @@ def processed_video(video: dict, num_clips: int) -> bytes:
         "num_total_clips": num_clips, "num_clip_chunks": -(-num_clips // CLIPS_PER_CHUNK),
         "video_uuid": video["video_id"],
     }
-    return json.dumps(record, indent=4).encode()
+    return json.dumps(record, indent=4, default=_plain).encode()
+
+
+def _plain(value):
+    """numpy scalars (what pandas rows hold) as Python numbers, for json.dumps."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
