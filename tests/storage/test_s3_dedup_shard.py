@@ -158,3 +158,25 @@ def test_tar_put_on_s3_is_checked_by_size_and_hash(s3_env, s3):
     s3.put_object(Bucket="tarcheck", Key="v0/video/part_000000/000000.tar", Body=bytes(data))
     assert not is_complete(uri, written.num_bytes, written.sha256)
     assert not is_complete("s3://tarcheck/missing.tar", written.num_bytes, written.sha256)
+
+
+def test_export_cosmos_from_an_s3_lake_to_s3(s3_env, pipeline, list_keys):
+    """Clip mp4s are copied inside S3 (server-side); metas and embeddings land beside them; a second export writes nothing."""
+    s3, *_ = pipeline
+    target = "s3://dataset/cosmos"
+    first = cli(s3_env, "export-cosmos", "--output-path", LAKE, "--to", target)
+    clips = rows(s3_env, f"{LAKE}/clips")
+    keys = list_keys("dataset", "cosmos/")
+    assert {f"cosmos/clips/{c['clip_id']}.mp4" for c in clips} <= set(keys)
+    assert {f"cosmos/metas/v0/{c['clip_id']}.json" for c in clips} <= set(keys)
+    assert any(k.startswith("cosmos/thumbnails_v1_embd_parquet/") for k in keys) and "cosmos/summary.json" in keys
+    clip = clips[0]
+    lake_bytes = s3.get_object(Bucket="dlake", Key=clip["location"].removeprefix("s3://dlake/"))["Body"].read()
+    assert s3.get_object(Bucket="dataset", Key=f"cosmos/clips/{clip['clip_id']}.mp4")["Body"].read() == lake_bytes
+    meta = json.loads(s3.get_object(Bucket="dataset", Key=f"cosmos/metas/v0/{clip['clip_id']}.json")["Body"].read())
+    assert meta["clip_location"] == f"{target}/clips/{clip['clip_id']}.mp4"
+    written = lambda output: {line.rsplit(None, 2)[0]: int(line.split()[-2])  # noqa: E731 (the printed table)
+                              for line in output.splitlines() if line.startswith(("metas/", "clips,", "summary"))}
+    assert written(first)["clips, pickles"] > 0
+    again = written(cli(s3_env, "export-cosmos", "--output-path", LAKE, "--to", target))
+    assert again.keys() == written(first).keys() and set(again.values()) == {0}
