@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate_udfs import ids
 from curate_udfs.sharding.members import caption_variant, clip_metas
 
 CLIPS_PER_CHUNK = 32  # Cosmos-Curate writes a video's clips in chunks of this many
@@ -30,7 +31,17 @@ def embedding_folder(model: str) -> str:
         return "iv2_embd"
     if algorithm.startswith("cosmos-embed1-"):
         return "ce1_embd_" + algorithm.removeprefix("cosmos-embed1-")
-    return "".join(c if c.isalnum() else "_" for c in algorithm) + "_embd"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in algorithm) + "_embd"
+
+
+def embedding_model(folder: str) -> str:
+    """The ``clip_embeddings.model`` an embeddings folder holds (:func:`embedding_folder` read backwards)."""
+    name = folder.removesuffix("_parquet").removesuffix("_embd")
+    if name == "iv2":
+        return "internvideo2"
+    if name.startswith("ce1"):
+        return "cosmos-embed1" + name.removeprefix("ce1").replace("_", "-")
+    return name
 
 
 def relpath(source_path: str) -> str:
@@ -87,3 +98,60 @@ def _plain(value):
     if hasattr(value, "item"):
         return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def read_metas(path: str, text: str, root: str) -> tuple[dict, list[dict]]:
+    """A ``metas/{version}/{clip_id}.json`` file as a ``clips`` row and its ``captions`` rows.
+
+    The clip's mp4 is taken to be under ``root`` (``clips/`` or, when the record's location says
+    so, ``filtered_clips/``); frames within the source come from ``duration_span`` and the source's
+    rate; window ends become exclusive again. Raises ValueError for a file that is not such a record.
+    """
+    parts = path.rstrip("/").split("/")
+    version, clip_id = parts[-2], parts[-1].removesuffix(".json")
+    try:
+        meta = json.loads(text)
+        start_s, end_s = (float(t) for t in meta["duration_span"])
+        source, fps = meta["source_video"], float(meta["framerate"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a Cosmos-Curate clip record ({type(e).__name__}: {e})") from None
+    source_fps = float(meta.get("framerate_source") or fps)
+    folder = "filtered_clips" if "/filtered_clips/" in str(meta.get("clip_location") or "") else "clips"
+    motion = meta.get("motion_score") or {}
+    errors = meta.get("errors") or {}
+    clip = {
+        "clip_id": clip_id, "video_id": ids.video_id(source), "source_path": source,
+        "start_frame": round(start_s * source_fps), "end_frame": round(end_s * source_fps), "start_s": start_s, "end_s": end_s,
+        "location": f"{root.rstrip('/')}/{folder}/{clip_id}.mp4", "width": meta.get("width"), "height": meta.get("height"),
+        "fps": fps, "num_frames": meta.get("num_frames"), "num_bytes": meta.get("num_bytes"), "codec": meta.get("video_codec"),
+        "motion_global_mean": motion.get("global_mean"), "motion_per_patch_min_256": motion.get("per_patch_min_256"),
+        "aesthetic_score": meta.get("aesthetic_score"),
+        "filtered_by": "cosmos-curate" if folder == "filtered_clips" else None,
+        "error": "; ".join(map(str, errors.values() if isinstance(errors, dict) else errors)) or None,
+    }
+    captions = []
+    for index, window in enumerate(meta.get("windows") or []):
+        key = next((k for k in window if k.endswith("_caption") and not k.endswith("_enhanced_caption")), None)
+        if key is None:
+            continue
+        variant = key.removesuffix("_caption")
+        captions.append({"clip_id": clip_id, "window_index": index, "annotation_version": version,
+                         "start_frame": int(window["start_frame"]), "end_frame": int(window["end_frame"]) + 1,
+                         "caption": window[key], "model": variant,
+                         "prompt_tokens": window.get(f"{variant}_prompt_tokens"),
+                         "output_tokens": window.get(f"{variant}_output_tokens")})
+    return clip, captions
+
+
+def read_processed_video(path: str, text: str) -> dict:
+    """A ``processed_videos/{relpath}.json`` record as a ``videos`` row. Raises ValueError when it is not one."""
+    try:
+        record = json.loads(text)
+        source = record["video"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a Cosmos-Curate processed-video record ({type(e).__name__}: {e})") from None
+    return {"video_id": record.get("video_uuid") or ids.video_id(source), "source_path": source,
+            "duration_s": record.get("duration"), "fps": record.get("framerate"), "num_frames": record.get("num_frames"),
+            "width": record.get("width"), "height": record.get("height"), "codec": record.get("video_codec"),
+            "pix_fmt": record.get("pixel_format"), "audio_codec": record.get("audio_format"),
+            "num_clips": record.get("num_total_clips"), "status": "ok"}

@@ -19,6 +19,7 @@ COMMANDS = {  # name -> (module under jobs/, summary)
     "dedup": ("dedup", "semantic dedup (SemDeDup) of clip embeddings: k-means, then near-duplicates within each cluster"),
     "sql": ("sql", "run Spark SQL over a lake's tables"),
     "export-cosmos": ("export_cosmos", "write a lake out as Cosmos-Curate's split output folder (clips, metas, embeddings)"),
+    "import-cosmos": ("import_cosmos", "read a Cosmos-Curate split output folder into a lake's tables, keeping its ids"),
     "vacuum": ("vacuum", "remove media files no row references, and old table files, after a retention"),
 }
 SPARK_PACKAGES = {"pyspark": "pyspark", "delta": "delta-spark"}  # import name -> distribution

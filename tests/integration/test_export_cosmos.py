@@ -86,16 +86,16 @@ def test_metas_keys_order_windows_and_formatting(spark, lake, exported):
 
 def test_embeddings_as_pickles_and_parquet_chunks(spark, lake, exported):
     out, summary = exported
-    assert summary["embedding_folder"] == "thumbnails_v1_embd"
+    assert summary["embedding_folder"] == "thumbnails-v1_embd"
     vectors = {r.clip_id: np.array(r.embedding, dtype=np.float32) for r in table(spark, lake, "clip_embeddings")}
     for clip_id, vector in vectors.items():
-        with open(out / "thumbnails_v1_embd" / f"{clip_id}.pickle", "rb") as f:
+        with open(out / "thumbnails-v1_embd" / f"{clip_id}.pickle", "rb") as f:
             stored = pickle.load(f)
         assert stored.dtype == np.float32 and np.array_equal(stored, vector)
     video_of = {c.clip_id: c.video_id for c in table(spark, lake, "clips")}
     found = {}
-    for name in os.listdir(out / "thumbnails_v1_embd_parquet"):
-        chunk = pq.read_table(out / "thumbnails_v1_embd_parquet" / name)
+    for name in os.listdir(out / "thumbnails-v1_embd_parquet"):
+        chunk = pq.read_table(out / "thumbnails-v1_embd_parquet" / name)
         assert chunk.schema.names == ["id", "embedding"] and chunk.schema.field("embedding").type.value_type == pa.float32()
         for clip_id, vector in zip(chunk["id"].to_pylist(), chunk["embedding"].to_pylist()):
             assert name == f"{video_of[clip_id]}_0.parquet"  # one chunk per video: under 32 clips each
@@ -136,3 +136,80 @@ def test_a_second_export_writes_nothing_and_time_travel_exports_the_old_captions
                        "--as-of-version", str(before_v1), "--annotation-version", "v0", "--embedding-model", "thumbnails-v1"])
     assert old["versions"] == ["v0"] and not (tmp_path / "old" / "metas" / "v1").exists()
     assert sorted(os.listdir(tmp_path / "old" / "metas" / "v0")) == sorted(os.listdir(out / "metas" / "v0"))
+
+
+def test_import_reads_the_export_back_into_the_same_tables(spark, lake, exported, tmp_path):
+    out, _ = exported
+    imported = tmp_path / "imported"
+    first = run_command(["import-cosmos", "--input-clip-path", str(out), "--output-path", str(imported)])
+    assert first["num_clips"] == 3 and first["num_processed_videos"] == 3
+
+    def same(name, *columns, where="true"):
+        read = lambda lk: sorted(tuple(r) for r in tables.read_table(spark, str(lk), name).where(where)  # noqa: E731
+                                 .select(*columns).collect())
+        assert read(imported) == read(lake) and read(lake), name
+
+    same("videos", "video_id", "source_path", "num_clips", "width", "height", "num_frames", "codec")
+    same("clips", "clip_id", "video_id", "source_path", "start_frame", "end_frame", "num_frames", "num_bytes", "width")
+    same("clips", "clip_id", where="filtered_by IS NULL")
+    same("captions", "clip_id", "annotation_version", "window_index", "start_frame", "end_frame", "caption", "output_tokens")
+    same("clip_embeddings", "clip_id", "model", "embedding")
+    for clip in tables.read_table(spark, str(imported), "clips").collect():  # pointing at the folder's files
+        assert clip.location.startswith(str(out)) and os.path.exists(clip.location)
+    again = run_command(["import-cosmos", "--input-clip-path", str(out), "--output-path", str(imported)])
+    assert again["num_clips"] == 3 and tables.read_table(spark, str(imported), "captions").count() == \
+        tables.read_table(spark, str(lake), "captions").count()
+    dedup = run_command(["dedup", "--output-path", str(imported), "--n-clusters", "1"])  # an imported lake is a lake
+    assert dedup["num_clips"] == tables.read_table(spark, str(lake), "clip_embeddings").count() == 2  # not the filtered one
+
+
+def test_import_of_a_folder_written_as_cosmos_curate_writes_it(spark, samples, tmp_path):
+    """From the reference's field list: a fixed-stride clip id, a clip without captions, a filtered clip, a broken file."""
+    import uuid
+
+    folder, source = tmp_path / "cosmos", "s3://raw/cam1/drive.mp4"
+    video_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, source))
+    ids = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"{source}_{a}_{b}")) for a, b in ((0.0, 10.0), (10.0, 20.0), (20.0, 30.0))]
+    for sub in ("clips", "filtered_clips", "metas/v0", "processed_videos/cam1", "iv2_embd_parquet"):
+        (folder / sub).mkdir(parents=True)
+
+    def meta(clip_id, start, where, windows):
+        return {"span_uuid": clip_id, "source_video": source, "duration_span": [start, start + 10.0],
+                "width_source": 1280, "height_source": 720, "framerate_source": 30.0,
+                "clip_location": f"s3://old/out/{where}/{clip_id}.mp4", "width": 1280, "height": 720, "framerate": 30.0,
+                "num_frames": 300, "video_codec": "h264", "num_bytes": 1234,
+                "motion_score": {"global_mean": 0.5, "per_patch_min_256": 0.1}, "aesthetic_score": 4.5,
+                "windows": windows, "filtered_windows": [], "valid": True, "has_caption": bool(windows),
+                "total_prompt_tokens": 0, "total_output_tokens": 0}
+
+    window = {"start_frame": 0, "end_frame": 255, "qwen_caption": "A car drives.", "qwen_prompt_tokens": 30,
+              "qwen_output_tokens": 4, "qwen_lm_enhanced_caption": "A red car drives along a coast road."}
+    records = [meta(ids[0], 0.0, "clips", [window]), meta(ids[1], 10.0, "clips", []), meta(ids[2], 20.0, "filtered_clips", [])]
+    for record, where in zip(records, ("clips", "clips", "filtered_clips")):
+        (folder / "metas" / "v0" / f"{record['span_uuid']}.json").write_text(json.dumps(record, indent=4))
+        (folder / where / f"{record['span_uuid']}.mp4").write_bytes(samples["bikes.mp4"].read_bytes())
+    (folder / "metas" / "v0" / "broken-0000.json").write_text('{"span_uuid": "broken-0000", "windows": [')
+    (folder / "processed_videos" / "cam1" / "drive.mp4.json").write_text(json.dumps(
+        {"video": source, "height": 720, "width": 1280, "framerate": 30.0, "num_frames": 900, "duration": 30.0,
+         "video_codec": "h264", "pixel_format": "yuv420p", "audio_format": None, "num_total_clips": 3,
+         "num_clip_chunks": 1}))
+    pq.write_table(pa.table({"id": ids[:2], "embedding": [[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]]}),
+                   folder / "iv2_embd_parquet" / f"{video_uuid}_0.parquet")
+
+    lake = tmp_path / "lake"
+    summary = run_command(["import-cosmos", "--input-clip-path", str(folder), "--output-path", str(lake), "--copy-media"])
+    assert summary["num_clips"] == 4 and summary["num_caption_windows"] == 1
+    clips = {r.clip_id: r for r in table(spark, lake, "clips")}
+    assert clips["broken-0000"].error.startswith(str(folder / "metas" / "v0" / "broken-0000.json"))
+    first, second, filtered = (clips[i] for i in ids)
+    assert (first.start_frame, first.end_frame, second.start_frame, second.end_frame) == (0, 300, 300, 600)
+    assert first.video_id == video_uuid and first.aesthetic_score == 4.5 and first.motion_global_mean == 0.5
+    assert filtered.filtered_by == "cosmos-curate" and first.filtered_by is None
+    assert first.location == str(lake / "media" / "clips" / f"{ids[0]}.mp4") and os.path.exists(first.location)
+    [caption] = table(spark, lake, "captions")
+    assert (caption.clip_id, caption.annotation_version, caption.start_frame, caption.end_frame, caption.caption,
+            caption.model) == (ids[0], "v0", 0, 256, "A car drives.", "qwen")
+    [video] = table(spark, lake, "videos")
+    assert (video.video_id, video.source_path, video.num_clips, video.status) == (video_uuid, source, 3, "ok")
+    vectors = {r.clip_id: (r.model, r.embedding) for r in table(spark, lake, "clip_embeddings")}
+    assert vectors[ids[0]][0] == "internvideo2" and vectors[ids[0]][1] == pytest.approx([0.1, 0.2, 0.3])

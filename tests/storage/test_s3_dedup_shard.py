@@ -169,7 +169,7 @@ def test_export_cosmos_from_an_s3_lake_to_s3(s3_env, pipeline, list_keys):
     keys = list_keys("dataset", "cosmos/")
     assert {f"cosmos/clips/{c['clip_id']}.mp4" for c in clips} <= set(keys)
     assert {f"cosmos/metas/v0/{c['clip_id']}.json" for c in clips} <= set(keys)
-    assert any(k.startswith("cosmos/thumbnails_v1_embd_parquet/") for k in keys) and "cosmos/summary.json" in keys
+    assert any(k.startswith("cosmos/thumbnails-v1_embd_parquet/") for k in keys) and "cosmos/summary.json" in keys
     clip = clips[0]
     lake_bytes = s3.get_object(Bucket="dlake", Key=clip["location"].removeprefix("s3://dlake/"))["Body"].read()
     assert s3.get_object(Bucket="dataset", Key=f"cosmos/clips/{clip['clip_id']}.mp4")["Body"].read() == lake_bytes
