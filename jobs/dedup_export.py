@@ -11,7 +11,7 @@ from curate_udfs.objectstore import S3Access
 
 def export_cosmos_layout(spark: SparkSession, root: str, centroids: np.ndarray, results: DataFrame,
                          points: DataFrame, summary: list[dict], access: S3Access | None = None) -> None:
-    """Write centroids, embeddings by nearest centre, per-cluster pruning tables and summaries under ``root``.
+    """Write centroids, embeddings by nearest centre, per-cluster pruning tables, summaries and kept ids under ``root``.
 
     Example::
 
@@ -23,18 +23,17 @@ def export_cosmos_layout(spark: SparkSession, root: str, centroids: np.ndarray, 
     """
     cosmos_layout.clear_layout(root, access)
     cosmos_layout.write_centroids(root, centroids, access)
-    by_center = (points.join(results.select("clip_id", "cluster_id", "cosine_dist_to_cent"), "clip_id")
-                 .select(F.col("clip_id").alias("id"), "embedding", "cosine_dist_to_cent",
-                         F.col("cluster_id").alias("nearest_cent")))
-    by_center.write.mode("overwrite").partitionBy("nearest_cent").parquet(cosmos_layout.uri(root, cosmos_layout.EMBEDDINGS_BY_CENTER))
 
     def write_cluster(frame: pd.DataFrame) -> pd.DataFrame:
         cluster_id = int(frame["cluster_id"].iloc[0])
         frame = frame.sort_values(["cosine_dist_to_cent", "clip_id"], ascending=[False, True])
         cosmos_layout.write_pruning_table(root, cluster_id, frame, access)
+        cosmos_layout.write_by_center(root, cluster_id, frame, access)
         return pd.DataFrame({"cluster_id": [cluster_id], "rows": [len(frame)]})
 
     (results.select("clip_id", "cluster_id", "cosine_dist_to_cent", "max_id", "cosine_sim_score")
-     .groupBy("cluster_id").applyInPandas(write_cluster, "cluster_id long, rows long").collect())
+     .join(points, "clip_id").groupBy("cluster_id").applyInPandas(write_cluster, "cluster_id long, rows long").collect())
     for s in summary:
         cosmos_layout.write_summary(root, s["eps"], s["kept"], s["removed"], s["total"], access)
+        kept = results.where(F.col("cosine_sim_score") < 1.0 - s["eps"]).select(F.col("clip_id").alias("id"))
+        kept.coalesce(1).write.mode("overwrite").parquet(cosmos_layout.uri(root, cosmos_layout.unique_ids_name(s["eps"])))

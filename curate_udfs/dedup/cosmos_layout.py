@@ -1,9 +1,10 @@
 """Cosmos-Curate's dedup output files, so its downstream tools read cliplake's results unchanged.
 
     {root}/clustering_results/kmeans_centroids.npy
-    {root}/clustering_results/embs_by_nearest_center/nearest_cent={c}/*.parquet   (written by Spark)
+    {root}/clustering_results/embs_by_nearest_center/nearest_cent_{c}/actor_0.parquet  (id, embedding, cosine_dist_to_cent)
     {root}/extraction/semdedup_pruning_tables/cluster_{c}.parquet                 (id, max_id, cosine_sim_score)
-    {root}/extraction/dedup_summary_{eps}.csv                                      (eps,kept,removed,total)
+    {root}/extraction/dedup_summary_{eps:.6g}.csv                                 (eps,kept,removed,total)
+    {root}/extraction/unique_ids_{eps:.6g}.parquet                                (id: the clips kept at eps; Spark's folder)
 
 ``root`` is a local path, an ``s3://`` URI (written with boto3 through ``access``, one PUT per
 file) or another URI pyarrow opens (``gs://``, ``hdfs://``). Each file is written to a temporary
@@ -77,8 +78,17 @@ def pruning_table_name(cluster_id: int) -> str:
 
 
 def summary_name(eps: float) -> str:
-    """``dedup_summary_0.01.csv`` for eps 0.01: Python's shortest repr, as Cosmos-Curate names it."""
-    return f"extraction/dedup_summary_{eps}.csv"
+    """``dedup_summary_0.01.csv`` for eps 0.01 (``{eps:.6g}``, as Cosmos-Curate's code names it)."""
+    return f"extraction/dedup_summary_{eps:.6g}.csv"
+
+
+def unique_ids_name(eps: float) -> str:
+    """``unique_ids_0.01.parquet``: the ids kept at eps, which Cosmos-Curate's shard step reads first."""
+    return f"extraction/unique_ids_{eps:.6g}.parquet"
+
+
+def by_center_name(cluster_id: int) -> str:
+    return f"{EMBEDDINGS_BY_CENTER}/nearest_cent_{cluster_id}/actor_0.parquet"
 
 
 def write_centroids(root: str, centroids: np.ndarray, access: S3Access | None = None) -> str:
@@ -98,6 +108,18 @@ def write_pruning_table(root: str, cluster_id: int, frame: pd.DataFrame, access:
     buffer = pa.BufferOutputStream()
     pq.write_table(table, buffer)
     return _write_atomic(root, pruning_table_name(cluster_id), buffer.getvalue().to_pybytes(), access)
+
+
+def write_by_center(root: str, cluster_id: int, frame: pd.DataFrame, access: S3Access | None = None) -> str:
+    """``nearest_cent_{c}/actor_0.parquet`` from a frame of clip_id, embedding (unit), cosine_dist_to_cent."""
+    table = pa.table({
+        "id": pa.array(frame["clip_id"].astype(str).tolist(), pa.string()),
+        "embedding": pa.array([np.asarray(v, dtype=np.float32) for v in frame["embedding"]], pa.list_(pa.float32())),
+        "cosine_dist_to_cent": pa.array(frame["cosine_dist_to_cent"].to_numpy(np.float64), pa.float64()),
+    })
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer)
+    return _write_atomic(root, by_center_name(cluster_id), buffer.getvalue().to_pybytes(), access)
 
 
 def write_summary(root: str, eps: float, kept: int, removed: int, total: int, access: S3Access | None = None) -> str:

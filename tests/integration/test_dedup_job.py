@@ -1,5 +1,7 @@
 """The dedup job on real Spark and Delta, over clip_embeddings rows written here with known duplicates."""
 
+import os
+
 import numpy as np
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -94,12 +96,12 @@ def test_cosmos_layout_has_the_documented_files_and_columns(spark, lake, first_r
     outcome, layout = first_run
     centroids = np.load(layout / "clustering_results" / "kmeans_centroids.npy")
     assert centroids.shape == (CLUSTERS, DIM) and centroids.dtype == np.float32
-    by_center = ds.dataset(layout / "clustering_results" / "embs_by_nearest_center", format="parquet",
-                           partitioning="hive").to_table()
-    assert set(by_center.column_names) == {"id", "embedding", "cosine_dist_to_cent", "nearest_cent"}
-    assert by_center.num_rows == 600
-    assert sorted({d.name for d in (layout / "clustering_results" / "embs_by_nearest_center").iterdir() if d.is_dir()}) == \
-        [f"nearest_cent={c}" for c in range(CLUSTERS)]
+    by_center = ds.dataset(layout / "clustering_results" / "embs_by_nearest_center", format="parquet").to_table()
+    assert by_center.column_names == ["id", "embedding", "cosine_dist_to_cent"] and by_center.num_rows == 600
+    assert sorted(d.name for d in (layout / "clustering_results" / "embs_by_nearest_center").iterdir()) == \
+        [f"nearest_cent_{c}" for c in range(CLUSTERS)]
+    assert all(os.listdir(layout / "clustering_results" / "embs_by_nearest_center" / f"nearest_cent_{c}") == ["actor_0.parquet"]
+               for c in range(CLUSTERS))
     rows = dedup_rows(spark, lake)
     total = 0
     for c in range(CLUSTERS):
@@ -110,6 +112,8 @@ def test_cosmos_layout_has_the_documented_files_and_columns(spark, lake, first_r
     assert total == 600
     assert (layout / "extraction" / "dedup_summary_0.01.csv").read_text() == "eps,kept,removed,total\n0.01,540,60,600\n"
     assert (layout / "extraction" / "dedup_summary_0.1.csv").read_text().startswith("eps,kept,removed,total\n0.1,")
+    kept = set(pq.read_table(layout / "extraction" / "unique_ids_0.01.parquet").column("id").to_pylist())
+    assert kept == {i for i, r in rows.items() if r.cosine_sim_score < 1 - 0.01} and len(kept) == 540
 
 
 def test_same_seed_gives_identical_results(spark, lake, first_run):
