@@ -36,12 +36,11 @@ def embedding_folder(model: str) -> str:
 
 def embedding_model(folder: str) -> str:
     """The ``clip_embeddings.model`` an embeddings folder holds (:func:`embedding_folder` read backwards)."""
-    name = folder.removesuffix("_parquet").removesuffix("_embd")
-    if name == "iv2":
-        return "internvideo2"
-    if name.startswith("ce1"):
-        return "cosmos-embed1" + name.removeprefix("ce1").replace("_", "-")
-    return name
+    folder = folder.removesuffix("_parquet")
+    if folder.startswith("ce1_embd"):
+        return "cosmos-embed1" + folder.removeprefix("ce1_embd").replace("_", "-")
+    name = folder.removesuffix("_embd")
+    return "internvideo2" if name == "iv2" else name
 
 
 def relpath(source_path: str) -> str:
