@@ -91,11 +91,16 @@ def split_video(source_path: str, local_path: str, config: SplitConfig) -> tuple
     info = probe_video(local_path)
     spans, num_frames = _cut_spans(local_path, info, config)
     vid = ids.video_id(source_path)
+    cosmos_seconds = {}  # fixed-stride clips take Cosmos-Curate's ids, made from its float seconds
+    if config.splitting_algorithm == "fixed-stride":
+        cosmos_seconds = dict(zip(spans, config.fixed_stride.span_seconds(info.num_frames, info.fps)))
     clips: list[dict] = []
     try:
         frames = prefetch(iter_video_frames(local_path, threads=config.decode_threads))
         for clip in encode_spans(frames, spans, info.frame_rate, config.encoder):
-            cid = ids.clip_id(source_path, clip.start_frame, clip.end_frame)
+            seconds = cosmos_seconds.get((clip.start_frame, clip.end_frame))
+            cid = (ids.fixed_stride_clip_id(source_path, *seconds) if seconds
+                   else ids.clip_id(source_path, clip.start_frame, clip.end_frame))
             location = join(config.clips_dir, f"{cid}.mp4")
             write_bytes_atomic(location, clip.data, config.output_access)
             clips.append({

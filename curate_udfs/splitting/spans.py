@@ -95,3 +95,13 @@ class FixedStrideRules:
     def spans(self, num_frames: int, fps: float) -> list[tuple[int, int]]:
         length = max(1, seconds_to_frames(self.split_duration_s, fps))
         return stride_spans(0, num_frames, length, max(1, seconds_to_frames(self.min_clip_length_s, fps)))
+
+    def span_seconds(self, num_frames: int, fps: float) -> list[tuple[float, float]]:
+        """Each stride's (start, end) in Cosmos-Curate's float seconds, in order: its loop, whose
+        floats name its fixed-stride clips (span i of :meth:`spans` is stride i here)."""
+        duration = num_frames / fps if fps > 0 else -1.0
+        out, start = [], 0.0
+        while start < duration:
+            out.append((start, min(start + self.split_duration_s, duration)))
+            start += self.split_duration_s
+        return out

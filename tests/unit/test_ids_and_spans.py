@@ -11,6 +11,14 @@ def test_ids_follow_cosmos_curate():
     assert ids.video_id("s3://b/v.mp4") == str(uuid.uuid5(uuid.NAMESPACE_URL, "s3://b/v.mp4"))
     assert ids.clip_id("/in/a.mp4", 12, 87) == str(uuid.uuid5(uuid.NAMESPACE_URL, "/in/a.mp4_12_87"))
     assert ids.clip_id("/in/a.mp4", 12, 87) != ids.clip_id("/in/a.mp4", 12, 88)
+    assert ids.fixed_stride_clip_id("/in/a.mp4", 0, 10) == str(uuid.uuid5(uuid.NAMESPACE_URL, "/in/a.mp4_0.0_10.0"))
+
+
+def test_fixed_stride_seconds_pair_with_the_frame_spans():
+    rules = FixedStrideRules()
+    assert rules.span_seconds(25 * 25, 25) == [(0.0, 10.0), (10.0, 20.0), (20.0, 25.0)]
+    assert rules.spans(25 * 21, 25) == [(0, 250), (250, 500)]  # the 1 s tail is dropped: the last stride,
+    assert rules.span_seconds(25 * 21, 25)[:2] == [(0.0, 10.0), (10.0, 20.0)]  # so strides pair by position
 
 
 def test_seconds_to_frames_tolerates_float_noise():

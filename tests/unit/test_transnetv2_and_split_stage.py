@@ -1,4 +1,5 @@
 import os
+import uuid
 
 import av
 import numpy as np
@@ -69,6 +70,9 @@ def test_split_video_fixed_stride(samples, tmp_path):
                          fixed_stride=FixedStrideRules(split_duration_s=4.0, min_clip_length_s=1.0))
     video, clips = split_video("bikes.mp4", str(samples["bikes.mp4"]), config)
     assert [(c["start_frame"], c["end_frame"]) for c in clips] == [(0, 100), (100, 200), (200, 250)]
+    # Cosmos-Curate v1.4's fixed-stride ids: its float seconds (250 frames at 25 fps end at 10.0 s)
+    assert [c["clip_id"] for c in clips] == [str(uuid.uuid5(uuid.NAMESPACE_URL, f"bikes.mp4_{a}_{b}"))
+                                             for a, b in (("0.0", "4.0"), ("4.0", "8.0"), ("8.0", "10.0"))]
 
 
 def test_split_batches_turns_bad_input_into_rows(samples, bad_inputs, tmp_path):
