@@ -19,7 +19,7 @@ from pyspark.sql import types as T
 
 from curate_udfs import cosmos_layout, storage
 from curate_udfs.objectstore import S3Access
-from jobs import storage_options, tables
+from jobs import dedup, storage_options, tables
 from jobs.lake import Lake, normalize_location
 from jobs.report import print_table
 from jobs.shard import captioned_clips
@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotation-version", action="append", default=None,
                         help="captions version written as metas/{version}/ (repeat for several; default: every version)")
     parser.add_argument("--embedding-model", default=None,
-                        help="clip_embeddings model written as *_embd/ and *_embd_parquet/ (default: the lake's only "
-                             "model; none when it has several or none)")
+                        help="clip_embeddings model written as *_embd/ and *_embd_parquet/ (default: the one with most "
+                             "embeddings, as dedup picks it)")
     parser.add_argument("--as-of-version", type=int, default=None,
                         help="export the captions table as of this Delta version (time travel)")
 
@@ -88,13 +88,6 @@ def _per_row(target: Target, files_of_row):
 def _sum(counts: DataFrame) -> tuple[int, int]:
     row = counts.agg(F.sum("written"), F.sum("unchanged")).first()
     return int(row[0] or 0), int(row[1] or 0)
-
-
-def choose_model(spark: SparkSession, lake: Lake, model: str | None) -> str | None:
-    models = sorted(r.model for r in tables.read_table(spark, lake, "clip_embeddings").select("model").distinct().collect())
-    if model is not None and model not in models:
-        raise ValueError(f"--embedding-model {model}: clip_embeddings has {', '.join(models) or 'no model'}")
-    return model or (models[0] if len(models) == 1 else None)
 
 
 def clip_rows(spark: SparkSession, lake: Lake, target: Target, captions: DataFrame, version: str) -> DataFrame:
@@ -153,7 +146,9 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     captions = tables.read_table(spark, lake, "captions", args.as_of_version)
     versions = args.annotation_version or sorted(r[0] for r in captions.select("annotation_version").distinct().collect())
     versions = versions or ["v0"]  # metas of uncaptioned clips still tell where each clip came from
-    model = choose_model(spark, lake, args.embedding_model) if tables.exists(spark, lake, "clip_embeddings") else None
+    model = args.embedding_model
+    if model or (tables.exists(spark, lake, "clip_embeddings") and tables.read_table(spark, lake, "clip_embeddings").head(1)):
+        model = dedup.choose_model(spark, lake, model)  # as dedup picks it: the model with most embeddings
     folder = cosmos_layout.embedding_folder(model) if model else None
 
     counts = {}

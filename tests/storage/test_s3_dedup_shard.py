@@ -180,3 +180,17 @@ def test_export_cosmos_from_an_s3_lake_to_s3(s3_env, pipeline, list_keys):
     assert written(first)["clips, pickles"] > 0
     again = written(cli(s3_env, "export-cosmos", "--output-path", LAKE, "--to", target))
     assert again.keys() == written(first).keys() and set(again.values()) == {0}
+
+
+def test_import_cosmos_from_s3_into_an_s3_lake(s3_env, pipeline):
+    """The folder export-cosmos wrote to S3, read back into a new S3 lake: the same clips, captions and vectors."""
+    source = "s3://dataset/cosmos"
+    cli(s3_env, "export-cosmos", "--output-path", LAKE, "--to", source)  # (unchanged if the test above ran)
+    cli(s3_env, "import-cosmos", "--input-clip-path", source, "--output-path", "s3://dlake/imported")
+    for name, columns in {"clips": ("clip_id", "start_frame", "end_frame", "num_frames"),
+                          "captions": ("clip_id", "window_index", "start_frame", "end_frame", "caption"),
+                          "clip_embeddings": ("clip_id", "model")}.items():
+        read = lambda uri: sorted(tuple(r[c] for c in columns) for r in rows(s3_env, f"{uri}/{name}"))  # noqa: E731
+        assert read("s3://dlake/imported") == read(LAKE) and read(LAKE), name
+    imported = rows(s3_env, "s3://dlake/imported/clips")
+    assert all(r["location"].startswith(f"{source}/clips/") for r in imported)
