@@ -34,7 +34,7 @@ demo: setup
 	    --captioning-model demo/models/vlm --captioning-max-output-tokens 32
 
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 	$(MAKE) test-spark35
 
 # Spark 3.5 (EMR 7.x, Databricks 14.3/15.4 LTS): the `spark35` extra's pyspark and delta-spark in a

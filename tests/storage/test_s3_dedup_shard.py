@@ -160,11 +160,19 @@ def test_tar_put_on_s3_is_checked_by_size_and_hash(s3_env, s3):
     assert not is_complete("s3://tarcheck/missing.tar", written.num_bytes, written.sha256)
 
 
-def test_export_cosmos_from_an_s3_lake_to_s3(s3_env, pipeline, list_keys):
+COSMOS = "s3://dataset/cosmos"
+
+
+@pytest.fixture(scope="module")
+def exported(env, pipeline):
+    """The S3 lake exported as Cosmos-Curate's folder to another bucket: the job's printed table."""
+    return cli(env, "export-cosmos", "--output-path", LAKE, "--to", COSMOS)
+
+
+def test_export_cosmos_from_an_s3_lake_to_s3(s3_env, pipeline, exported, list_keys):
     """Clip mp4s are copied inside S3 (server-side); metas and embeddings land beside them; a second export writes nothing."""
     s3, *_ = pipeline
-    target = "s3://dataset/cosmos"
-    first = cli(s3_env, "export-cosmos", "--output-path", LAKE, "--to", target)
+    target, first = COSMOS, exported
     clips = rows(s3_env, f"{LAKE}/clips")
     keys = list_keys("dataset", "cosmos/")
     assert {f"cosmos/clips/{c['clip_id']}.mp4" for c in clips} <= set(keys)
@@ -182,10 +190,9 @@ def test_export_cosmos_from_an_s3_lake_to_s3(s3_env, pipeline, list_keys):
     assert again.keys() == written(first).keys() and set(again.values()) == {0}
 
 
-def test_import_cosmos_from_s3_into_an_s3_lake(s3_env, pipeline):
+def test_import_cosmos_from_s3_into_an_s3_lake(s3_env, pipeline, exported):
     """The folder export-cosmos wrote to S3, read back into a new S3 lake: the same clips, captions and vectors."""
-    source = "s3://dataset/cosmos"
-    cli(s3_env, "export-cosmos", "--output-path", LAKE, "--to", source)  # (unchanged if the test above ran)
+    source = COSMOS
     cli(s3_env, "import-cosmos", "--input-clip-path", source, "--output-path", "s3://dlake/imported")
     for name, columns in {"clips": ("clip_id", "start_frame", "end_frame", "num_frames"),
                           "captions": ("clip_id", "window_index", "start_frame", "end_frame", "caption"),
