@@ -259,6 +259,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     job = SplitRun(spark, args)
     paths = job.list_videos()
     if args.dry_run:
+        job.lake.open(spark, for_writing=False)  # (an s3:// lake's tables are read through S3A)
         pending = _pending_videos(spark, job.lake, paths, args.retry_errors) if paths else []
         return _print_plan(spark, paths, pending, [work_plan.work_bytes(listing.file_size(p)) for p in pending], job.sizer)
     job.open_lake()
