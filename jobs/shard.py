@@ -309,7 +309,8 @@ def select_samples(spark: SparkSession, config: ShardJobConfig) -> tuple[DataFra
     captions, versions["captions"] = _read_captions(spark, config)
     captions = captions.where(F.col("annotation_version") == config.annotation_version)
     in_play = clips.where("filtered_by IS NULL AND error IS NULL")
-    counts = {"num_clips": clips.count(), "num_filtered_clips": clips.where("filtered_by IS NOT NULL").count()}
+    totals = clips.agg(F.count("*"), F.count("filtered_by")).first()  # one pass: all clips, filtered ones
+    counts = {"num_clips": totals[0], "num_filtered_clips": totals[1]}
     duplicates, dedup = _duplicates(spark, config, versions)
     if duplicates is not None:
         before = in_play.count()
@@ -327,8 +328,9 @@ def select_samples(spark: SparkSession, config: ShardJobConfig) -> tuple[DataFra
     samples = joined.select("*", *_bin_columns(), F.col("clip_id").alias("sample_key")).withColumn(
         "bin_dir", F.concat_ws("/", F.lit(config.annotation_version), F.concat(F.lit("resolution_"), "resolution"),
                                F.concat(F.lit("aspect_ratio_"), "aspect_ratio"), F.concat(F.lit("duration_"), "duration")))
-    counts["num_clips_too_short"] = samples.where("duration IS NULL").count()
-    counts["num_clips_without_bin"] = samples.where("duration IS NOT NULL AND aspect_ratio IS NULL").count()
+    left_out = samples.agg(F.count(F.when(F.col("duration").isNull(), 1)),
+                           F.count(F.when(F.col("duration").isNotNull() & F.col("aspect_ratio").isNull(), 1))).first()
+    counts["num_clips_too_short"], counts["num_clips_without_bin"] = left_out[0], left_out[1]
     return samples.where("aspect_ratio IS NOT NULL AND duration IS NOT NULL"), counts, {"versions": versions, "dedup": dedup}
 
 
@@ -353,8 +355,8 @@ def assign_tars(samples: DataFrame, config: ShardJobConfig, counts: dict) -> Dat
         return bin_rows.assign(tar_index=fill_tars(bin_rows["num_bytes"].tolist(), target, min_clips, drop_small))
 
     indexes = samples.select("bin_dir", "sample_key", "num_bytes").groupBy("bin_dir").applyInPandas(
-        fill, "bin_dir string, sample_key string, num_bytes long, tar_index long").drop("num_bytes")
-    packed = samples.join(indexes, ["bin_dir", "sample_key"])
+        fill, "bin_dir string, sample_key string, num_bytes long, tar_index long").drop("num_bytes").localCheckpoint()
+    packed = samples.join(indexes, ["bin_dir", "sample_key"])  # (indexes computed once: counted, then packed)
     counts["num_clips_in_dropped_shards"] = packed.where("tar_index IS NULL").count()
     packed = (packed.where("tar_index IS NOT NULL")
               .withColumn("part", (F.col("tar_index") / config.max_tars_per_part).cast("long"))
