@@ -6,8 +6,10 @@ first) for S3-compatible stores. Failures become :class:`~curate_udfs.errors.Sto
 whose message names the object and the cause, never a credential or a signed URL.
 """
 
+import heapq
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -189,15 +191,31 @@ def list_objects(uri: str, access: S3Access) -> Iterator[tuple[str, int]]:
         yield location, size
 
 
+LISTING_THREADS = 16  # sub-prefixes listed at once: a paginated listing is ~1,000 keys per round trip
+
+
 def list_objects_modified(uri: str, access: S3Access) -> Iterator[tuple[str, int, float]]:
-    """``(s3://bucket/key, size, last modified as epoch seconds)`` of every object under the prefix ``uri``."""
+    """``(s3://bucket/key, size, last modified as epoch seconds)`` of every object under the prefix ``uri``, in key order.
+
+    The prefix's first level of sub-prefixes ("folders") is listed in parallel, each by its own
+    paginated listing, so a bucket of cameras or days lists about ``LISTING_THREADS`` times faster
+    than one listing of every key.
+    """
     bucket, key = split_uri(normalize(uri))
     prefix = f"{key}/" if key else ""
     s3 = client(access)
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    for page in _call(uri, access, lambda: list(pages)):
-        for item in page.get("Contents", []):
-            yield f"s3://{bucket}/{item['Key']}", item["Size"], item["LastModified"].timestamp()
+
+    def listed(prefix: str, delimiter: str = "") -> tuple[list, list[str]]:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter=delimiter)
+        pages = _call(uri, access, lambda: list(pages))
+        objects = [(f"s3://{bucket}/{item['Key']}", item["Size"], item["LastModified"].timestamp())
+                   for page in pages for item in page.get("Contents", [])]
+        return objects, [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
+
+    top, folders = listed(prefix, "/")
+    with ThreadPoolExecutor(max_workers=LISTING_THREADS) as pool:
+        below = list(pool.map(lambda folder: listed(folder)[0], folders))
+    yield from heapq.merge(top, *below)
 
 
 def object_size(uri: str, access: S3Access) -> int | None:
