@@ -145,16 +145,19 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     videos_files = _whole_files(spark, storage.join(root, "processed_videos"), recursive=True)
     counts = {"num_clips": clips.count(), "num_annotation_errors": clips.where("error IS NOT NULL").count()}
     if videos_files is not None:
-        videos = _parsed(spark, videos_files, lambda file: [_video_row(file)], VIDEO_SCHEMA)
-        tables.merge_rows(spark, lake, "videos", videos.select("*", stamp, F.current_timestamp().alias("processed_at")))
+        videos = _parsed(spark, videos_files, lambda file: [_video_row(file)], VIDEO_SCHEMA).localCheckpoint()
+        tables.merge_rows(spark, lake, "videos", videos.select("*", stamp, F.current_timestamp().alias("processed_at")),
+                          cached=True)
         counts["num_processed_videos"] = videos.where("status = 'ok'").count()
-    tables.merge_rows(spark, lake, "clips", clips.select("*", stamp))
+    tables.merge_rows(spark, lake, "clips", clips.select("*", stamp), cached=True)
     captions = _parsed(spark, metas, _metas_rows(root, "captions", CAPTION_SCHEMA), CAPTION_SCHEMA).localCheckpoint()
-    tables.merge_rows(spark, lake, "captions", captions.select("*", stamp, F.current_timestamp().alias("created_at")))
+    tables.merge_rows(spark, lake, "captions", captions.select("*", stamp, F.current_timestamp().alias("created_at")),
+                      cached=True)
     counts["num_caption_windows"] = captions.count()
     embeddings = _embeddings(spark, root)
     if embeddings is not None:
-        tables.merge_rows(spark, lake, "clip_embeddings", embeddings.select("*", stamp))
+        embeddings = embeddings.localCheckpoint()
+        tables.merge_rows(spark, lake, "clip_embeddings", embeddings.select("*", stamp), cached=True)
         counts["num_embedded_clips"] = embeddings.count()
     summary = runs.record(spark, lake, run_id, PIPELINE, args, started, **counts)
     errors = clips.where("error IS NOT NULL AND source_path IS NULL").select("clip_id", "error").collect()
