@@ -49,8 +49,8 @@ SPARK35_EXTRA := import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"
 # What the Spark version can break, run again on 3.5: the wheel (metadata, the no-pyspark message,
 # spark-submit on local-cluster: TransNetV2 on a bundled sample, embeddings, tiny-VLM captions),
 # the annotate stages (motion, captions, previews) and the GPU resource profile on local-cluster,
-# dedup (Spark ML k-means), shard (text encoder, tars, manifest MERGE), and split into catalog
-# tables (OSS Delta 3 names them by schema.table only).
+# dedup (Spark ML k-means), shard (text encoder, tars, manifest MERGE), split into catalog
+# tables (OSS Delta 3 names them by schema.table only), and split --stream (availableNow).
 ANNOTATE := tests/integration/test_annotate_job.py
 DEDUP    := tests/integration/test_dedup_job.py
 SPARK35_TESTS := tests/deployment \
@@ -60,7 +60,8 @@ SPARK35_TESTS := tests/deployment \
     $(DEDUP)::test_planted_copies_found_one_of_each_pair_kept $(DEDUP)::test_summary_centroids_and_runs_tables \
     $(DEDUP)::test_cosmos_layout_has_the_documented_files_and_columns \
     tests/integration/test_shard_job.py::test_every_clip_trains_with_the_stock_cosmos_predict25_pipeline \
-    tests/storage/test_catalog.py::test_split_writes_managed_tables_by_name
+    tests/storage/test_catalog.py::test_split_writes_managed_tables_by_name \
+    tests/integration/test_split_stream.py::test_available_now_splits_what_is_new_and_stops
 
 $(STAMP35): pyproject.toml $(STAMP)
 	rm -rf $(VENV35)
