@@ -169,19 +169,6 @@ def test_killed_run_resumes_to_the_same_tables(spark, lake, inputs, tmp_path):
     assert sorted(os.listdir(resumed / "media" / "clips")) == sorted(os.listdir(lake / "media" / "clips"))
 
 
-def test_local_cluster_with_separate_executors(spark, tmp_path, samples, cuts_video):
-    folder = tmp_path / "in"
-    os.makedirs(folder)
-    shutil.copy(cuts_video, folder)
-    shutil.copy(samples["bikes.mp4"], folder)
-    lake = tmp_path / "lake"
-    proc = _cli("split", "--spark-profile", "local-cluster", "--input-video-path", folder, "--output-path", lake, *SPLIT_ONLY)
-    out, _ = proc.communicate(timeout=400)
-    assert proc.returncode == 0, out
-    assert "local-cluster[2,1,2048]" in tables.read_table(spark, lake, "runs").first().spark_master
-    assert len(clip_rows(spark, lake)) == 5
-
-
 def test_spark_submit(spark, tmp_path, samples):
     folder = tmp_path / "in"
     os.makedirs(folder)
