@@ -355,8 +355,9 @@ def assign_tars(samples: DataFrame, config: ShardJobConfig, counts: dict) -> Dat
         return bin_rows.assign(tar_index=fill_tars(bin_rows["num_bytes"].tolist(), target, min_clips, drop_small))
 
     indexes = samples.select("bin_dir", "sample_key", "num_bytes").groupBy("bin_dir").applyInPandas(
-        fill, "bin_dir string, sample_key string, num_bytes long, tar_index long").drop("num_bytes").localCheckpoint()
-    packed = samples.join(indexes, ["bin_dir", "sample_key"])  # (indexes computed once: counted, then packed)
+        fill, "bin_dir string, sample_key string, num_bytes long, tar_index long").drop("num_bytes")
+    # Not checkpointed: a local checkpoint dies with its executor (the cluster fault test loses one here).
+    packed = samples.join(indexes, ["bin_dir", "sample_key"])
     counts["num_clips_in_dropped_shards"] = packed.where("tar_index IS NULL").count()
     packed = (packed.where("tar_index IS NOT NULL")
               .withColumn("part", (F.col("tar_index") / config.max_tars_per_part).cast("long"))
