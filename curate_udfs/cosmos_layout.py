@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate_udfs import ids
-from curate_udfs.sharding.members import caption_variant, clip_metas
+from curate_udfs.sharding.members import caption_variant, clip_metas, plain
 
 CLIPS_PER_CHUNK = 32  # Cosmos-Curate writes a video's clips in chunks of this many
 
@@ -89,14 +89,7 @@ def processed_video(video: dict, num_clips: int) -> bytes:
         "num_total_clips": num_clips, "num_clip_chunks": -(-num_clips // CLIPS_PER_CHUNK),
         "video_uuid": video["video_id"],
     }
-    return json.dumps(record, indent=4, default=_plain).encode()
-
-
-def _plain(value):
-    """numpy scalars (what pandas rows hold) as Python numbers, for json.dumps."""
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return json.dumps({key: plain(value) for key, value in record.items()}, indent=4).encode()
 
 
 def read_metas(path: str, text: str, root: str) -> tuple[dict, list[dict]]:

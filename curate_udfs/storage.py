@@ -30,12 +30,18 @@ def write_bytes_atomic(path: str, data: bytes, access: S3Access | None = None) -
     if objectstore.is_s3(path):
         objectstore.write_bytes(path, data, access or S3Access())
         return
+    with _replacing(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+@contextlib.contextmanager
+def _replacing(path: str) -> Iterator[str]:
+    """A temporary name beside local ``path`` to fill; renamed onto ``path`` when the block ends, removed on failure."""
     folder, name = os.path.split(path)
     os.makedirs(folder or ".", exist_ok=True)
     tmp = os.path.join(folder, f".{name}.tmp-{uuid.uuid4().hex}")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -58,11 +64,8 @@ def put_file(local_path: str, location: str, access: S3Access | None = None) -> 
         objectstore.upload_file(local_path, location, access or S3Access())
         os.remove(local_path)
         return
-    folder, name = os.path.split(location)
-    os.makedirs(folder or ".", exist_ok=True)
-    tmp = os.path.join(folder, f".{name}.tmp-{uuid.uuid4().hex}")
-    shutil.move(local_path, tmp)  # a copy when across filesystems, so rename only once it is complete
-    os.replace(tmp, location)
+    with _replacing(location) as tmp:
+        shutil.move(local_path, tmp)  # a copy when across filesystems, so rename only once it is complete
 
 
 def size(path: str, access: S3Access | None = None) -> int | None:
@@ -85,14 +88,11 @@ def copy_file(source: str, target: str, source_access: S3Access | None = None,
     elif target_s3:
         objectstore.upload_file(source, target, target_access or S3Access())
     else:
-        folder, name = os.path.split(target)
-        os.makedirs(folder or ".", exist_ok=True)
-        tmp = os.path.join(folder, f".{name}.tmp-{uuid.uuid4().hex}")
-        if source_s3:
-            objectstore.download_file(source, tmp, source_access or S3Access())
-        else:
-            shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        with _replacing(target) as tmp:
+            if source_s3:
+                objectstore.download_file(source, tmp, source_access or S3Access())
+            else:
+                shutil.copyfile(source, tmp)
 
 
 def list_files(root: str, access: S3Access | None = None) -> Iterator[tuple[str, int, float]]:

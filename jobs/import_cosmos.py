@@ -22,7 +22,7 @@ from pyspark.sql import types as T
 from curate_udfs import cosmos_layout, objectstore, split_stage, storage
 from curate_udfs.objectstore import S3Access
 from jobs import runs, s3a, storage_options, tables
-from jobs.lake import Lake, normalize_location
+from jobs.lake import Lake, listed_path, normalize_location
 from jobs.report import print_table
 
 PIPELINE = "import-cosmos"
@@ -50,11 +50,6 @@ def _whole_files(spark: SparkSession, pattern: str, recursive: bool = False) -> 
         return None
 
 
-def _local(path: str) -> str:
-    """A file URI from Spark as the path a user wrote (``file:/x`` -> ``/x``)."""
-    return "/" + path.removeprefix("file:").lstrip("/") if path.startswith("file:") else path
-
-
 _CASTS = {T.LongType: int, T.DoubleType: float, T.StringType: str}
 
 
@@ -73,7 +68,7 @@ def _metas_rows(root: str, part: str, schema: T.StructType):
 
     def rows(file):
         try:
-            clip, captions = cosmos_layout.read_metas(_local(file.path), file.text, root)
+            clip, captions = cosmos_layout.read_metas(listed_path(file.path), file.text, root)
         except ValueError as e:  # one unreadable file is one error row, never a failed import
             clip, captions = {"clip_id": file.path.rsplit("/", 1)[-1].removesuffix(".json"), "error": str(e)}, []
         return [_typed(record, schema) for record in ([clip] if part == "clip" else captions)]
@@ -82,9 +77,9 @@ def _metas_rows(root: str, part: str, schema: T.StructType):
 
 def _video_row(file) -> tuple:
     try:
-        record = cosmos_layout.read_processed_video(_local(file.path), file.text)
+        record = cosmos_layout.read_processed_video(listed_path(file.path), file.text)
     except ValueError as e:
-        record = {"video_id": str(uuid.uuid5(uuid.NAMESPACE_URL, file.path)), "source_path": _local(file.path),
+        record = {"video_id": str(uuid.uuid5(uuid.NAMESPACE_URL, file.path)), "source_path": listed_path(file.path),
                   "status": "error", "error": str(e)}
     return _typed(record, VIDEO_SCHEMA)
 

@@ -29,6 +29,14 @@ def normalize_location(location: "str | os.PathLike") -> str:
     return os.path.abspath(location)
 
 
+def listed_path(path: str) -> str:
+    """A path Spark's file sources report (``file:/x``, ``s3a://b/k``) in the form a listing gives
+    (``/x``, ``s3://b/k``): the form ``source_path``, and so the ids, are made from."""
+    if path.startswith(("s3://", "s3a://")):
+        return objectstore.normalize("s3://" + path.split("://", 1)[1])
+    return "/" + path.removeprefix("file:").lstrip("/") if path.startswith("file:") else path
+
+
 @dataclass(frozen=True)
 class TableRef:
     """One Delta table: by ``path`` (a location) or by ``name`` (catalog.schema.table); exactly one is set."""

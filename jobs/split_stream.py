@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from curate_udfs import objectstore, storage
 from jobs import listing, s3a
+from jobs.lake import listed_path
 from jobs.split_annotate import SplitRun
 
 AVAILABLE_NOW = "available-now"
@@ -44,13 +45,6 @@ def checkpoint_location(args: argparse.Namespace, lake_root: str) -> str:
     return storage.join(lake_root, "_checkpoints", "split", digest)
 
 
-def _location(path: str) -> str:
-    """A path from the file source back into the form a listing gives (``source_path``, hence the ids)."""
-    if path.startswith(("s3://", "s3a://")):
-        return objectstore.normalize("s3://" + path.split("://", 1)[1])
-    return "/" + path.removeprefix("file:").lstrip("/")
-
-
 def new_videos(spark: SparkSession, input_path: str, max_files: int) -> DataFrame:
     """The stream of video paths under ``input_path`` (the files' bytes are never read here).
 
@@ -77,7 +71,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     job.open_lake()
 
     def split_batch(batch: DataFrame, _batch_id: int) -> None:
-        paths = sorted(_location(r.path) for r in batch.collect())  # one micro-batch: bounded by max files
+        paths = sorted(listed_path(r.path) for r in batch.collect())  # one micro-batch: bounded by max files
         if paths:
             job.split(paths)
             job.record("running")

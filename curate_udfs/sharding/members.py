@@ -68,7 +68,7 @@ class MemberFormat:
         return self.shard_format if self.dataset_format == "webdataset" else self.dataset_format
 
 
-def _plain(value):
+def plain(value):
     """JSON-safe: numpy scalars to Python, NaN (pandas' missing double) to None."""
     if value is None:
         return None
@@ -91,7 +91,7 @@ def caption_variant(model: str | None) -> str:
 
 def windows(row: dict) -> list[dict]:
     """The row's windows: ``start``, ``end`` (exclusive), ``caption``, token counts, in order."""
-    return [{"start": int(s), "end": int(e), "caption": c, "prompt_tokens": _plain(p), "output_tokens": _plain(o)}
+    return [{"start": int(s), "end": int(e), "caption": c, "prompt_tokens": plain(p), "output_tokens": plain(o)}
             for s, e, c, p, o in zip(row["window_starts"], row["window_ends"], row["captions"], row["prompt_tokens"],
                                      row["output_tokens"])]
 
@@ -101,7 +101,7 @@ def clip_metas(row: dict) -> dict:
 
     Window frames are within the clip with ``end_frame`` inclusive, as Cosmos-Curate writes them.
     """
-    r = {c: _plain(row.get(c)) for c in CLIP_COLUMNS}
+    r = {c: plain(row.get(c)) for c in CLIP_COLUMNS}
     meta = {
         "span_uuid": r["clip_id"], "source_video": r["source_path"], "duration_span": [r["start_s"], r["end_s"]],
         "width_source": r["source_width"], "height_source": r["source_height"], "framerate_source": r["source_fps"],
