@@ -6,9 +6,11 @@ first) for S3-compatible stores. Failures become :class:`~curate_udfs.errors.Sto
 whose message names the object and the cause, never a credential or a signed URL.
 """
 
+import base64
 import heapq
 import os
 import threading
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -132,18 +134,52 @@ def read_bytes(uri: str, access: S3Access) -> bytes:
     return _call(uri, access, s3.get_object, Bucket=bucket, Key=key)["Body"].read()
 
 
+def crc32_text(crc: int) -> str:
+    """A CRC32 (``zlib.crc32``) as S3 writes it in ``x-amz-checksum-crc32``: its 4 big-endian bytes, base64.
+
+    Example::
+
+        crc32_text(zlib.crc32(b"hello"))   # 'NhCmhg=='
+    """
+    return base64.b64encode((crc & 0xFFFFFFFF).to_bytes(4, "big")).decode("ascii")
+
+
+def _checksum_args(s3, crc32: str | None) -> dict:
+    """The arguments that make a write send the object's full CRC32, which the store checks and keeps.
+
+    None when there is no checksum to send, or when the client sends checksums only where an
+    operation requires them (``AWS_REQUEST_CHECKSUM_CALCULATION=when_required``, the setting for
+    stores that reject them): such a write stores no checksum and its check falls back to sha256.
+    """
+    if crc32 is None or s3.meta.config.request_checksum_calculation == "when_required":
+        return {}
+    return {"ChecksumAlgorithm": "CRC32", "ChecksumCRC32": crc32}
+
+
 def write_bytes(uri: str, data: bytes, access: S3Access) -> None:
-    """Put ``data`` at ``uri``. A PUT replaces the object whole, so readers never see half of it."""
+    """Put ``data`` at ``uri``, with its CRC32. A PUT replaces the object whole, so readers never see half of it."""
     bucket, key = split_uri(uri)
     s3 = client(access)
-    _call(uri, access, s3.put_object, Bucket=bucket, Key=key, Body=data)
+    _call(uri, access, s3.put_object, Bucket=bucket, Key=key, Body=data,
+          **_checksum_args(s3, crc32_text(zlib.crc32(data))))
 
 
-def upload_file(path: str, uri: str, access: S3Access) -> None:
-    """Copy the local file ``path`` to ``uri`` (multipart for large files)."""
+def upload_file(path: str, uri: str, access: S3Access, crc32: str | None = None) -> None:
+    """Copy the local file ``path`` to ``uri`` (multipart for large files).
+
+    Example::
+
+        upload_file("/scratch/000000.tar", "s3://bucket/v0/video/part_000000/000000.tar", access, crc32="NhCmhg==")
+
+    ``crc32``: the file's CRC32 as :func:`crc32_text` spells it. The upload then carries it as a
+    full-object checksum (``ChecksumType=FULL_OBJECT`` for a multipart upload too): S3 rejects the
+    upload unless the bytes it received match it, and keeps it, so :func:`head` can check the
+    object later without reading it.
+    """
     bucket, key = split_uri(uri)
     s3 = client(access)
-    _call(uri, access, s3.upload_file, Filename=path, Bucket=bucket, Key=key)
+    extra = _checksum_args(s3, crc32)
+    _call(uri, access, s3.upload_file, Filename=path, Bucket=bucket, Key=key, ExtraArgs=extra or None)
 
 
 def copy_object(source: str, target: str, access: S3Access) -> None:
@@ -201,21 +237,65 @@ def list_objects_modified(uri: str, access: S3Access) -> Iterator[tuple[str, int
     paginated listing, so a bucket of cameras or days lists about ``LISTING_THREADS`` times faster
     than one listing of every key.
     """
-    bucket, key = split_uri(normalize(uri))
-    prefix = f"{key}/" if key else ""
-    s3 = client(access)
-
-    def listed(prefix: str, delimiter: str = "") -> tuple[list, list[str]]:
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter=delimiter)
-        pages = _call(uri, access, lambda: list(pages))
-        objects = [(f"s3://{bucket}/{item['Key']}", item["Size"], item["LastModified"].timestamp())
-                   for page in pages for item in page.get("Contents", [])]
-        return objects, [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
-
-    top, folders = listed(prefix, "/")
+    top, folders = list_first_level(uri, access)
     with ThreadPoolExecutor(max_workers=LISTING_THREADS) as pool:
-        below = list(pool.map(lambda folder: listed(folder)[0], folders))
+        below = list(pool.map(lambda folder: list_below(folder, access), folders))
     yield from heapq.merge(top, *below)
+
+
+def list_first_level(uri: str, access: S3Access) -> tuple[list[tuple[str, int, float]], list[str]]:
+    """The objects directly under the prefix ``uri`` (as :func:`list_objects_modified` gives them) and its
+    sub-prefixes as ``s3://bucket/prefix/`` URIs: what to hand to :func:`list_below`, one call each."""
+    bucket, key = split_uri(normalize(uri))
+    objects, prefixes = _listed(uri, access, bucket, f"{key}/" if key else "", "/")
+    return objects, [f"s3://{bucket}/{p}" for p in prefixes]
+
+
+def list_below(prefix_uri: str, access: S3Access) -> list[tuple[str, int, float]]:
+    """Every object whose key starts with ``prefix_uri``'s key (a sub-prefix from :func:`list_first_level`), in key order."""
+    bucket, prefix = prefix_uri.removeprefix("s3://").split("/", 1)
+    return _listed(prefix_uri, access, bucket, prefix, "")[0]
+
+
+def _listed(uri: str, access: S3Access, bucket: str, prefix: str, delimiter: str) -> tuple[list, list[str]]:
+    s3 = client(access)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter=delimiter)
+    pages = _call(uri, access, lambda: list(pages))
+    objects = [(f"s3://{bucket}/{item['Key']}", item["Size"], item["LastModified"].timestamp())
+               for page in pages for item in page.get("Contents", [])]
+    return objects, [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    """What one HeadObject tells about an object: its size and, when the store keeps one, its full CRC32.
+
+    ``crc32`` is spelled as :func:`crc32_text` spells it; None when the store returned no CRC32
+    (the object was written without one, or the store keeps none: moto for plain PUTs, some
+    MinIO and Ceph versions) or only a composite one (a checksum of part checksums, ``...-N``).
+    """
+
+    size: int
+    crc32: str | None = None
+
+
+def head(uri: str, access: S3Access) -> ObjectHead | None:
+    """The size and full-object CRC32 of the object at ``uri`` from one ``HeadObject(ChecksumMode="ENABLED")``;
+    None when there is no such object."""
+    bucket, key = split_uri(uri)
+    if not key:
+        return None
+    s3 = client(access)
+    try:
+        found = _call(uri, access, s3.head_object, Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except StorageError as e:
+        if str(e).endswith("no such object"):
+            return None
+        raise
+    crc32 = found.get("ChecksumCRC32")
+    if crc32 and (found.get("ChecksumType") == "COMPOSITE" or "-" in crc32):
+        crc32 = None
+    return ObjectHead(found["ContentLength"], crc32 or None)
 
 
 def object_size(uri: str, access: S3Access) -> int | None:

@@ -184,8 +184,9 @@ class Annotator:
             gpus = DEFAULT_GPUS.get(stage, 0.0)
         return gpus
 
-    def run(self, source_paths: list[str] | None = None) -> dict:
-        """Every enabled stage in order; returns the counts for the ``runs`` row."""
+    def run(self, source_paths: "list[str] | DataFrame | None" = None) -> dict:
+        """Every enabled stage in order over the clips of ``source_paths`` (a list, or a DataFrame with that
+        column; None: all clips); returns the counts for the ``runs`` row."""
         c = self.config
         self.source_paths = source_paths
         if c.motion:
@@ -210,9 +211,11 @@ class Annotator:
         clips = tables.read_table(self.spark, self.lake, "clips").where("filtered_by IS NULL")
         if not self.config.retry_errors:
             clips = clips.where("error IS NULL")
-        if self.source_paths is not None:
-            selected = self.spark.createDataFrame([(p,) for p in self.source_paths], "source_path string")
-            clips = clips.join(selected, "source_path", "left_semi")
+        selected = self.source_paths
+        if isinstance(selected, list):
+            selected = self.spark.createDataFrame([(p,) for p in selected], "source_path string")
+        if selected is not None:
+            clips = clips.join(selected.select("source_path"), "source_path", "left_semi")
         return clips
 
     def _run_stage(self, name: str, pending: DataFrame, adapter, config, columns: dict, rows_per_task: int):

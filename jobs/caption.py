@@ -11,10 +11,11 @@ import argparse
 import uuid
 from datetime import datetime, timezone
 
-from pyspark.sql import SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs import annotate, runs, storage_options, tables, work_plan
+from jobs import annotate, listing, runs, storage_options, tables, work_plan
 from jobs.lake import Lake
 
 PIPELINE = "caption"
@@ -29,15 +30,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     annotate.add_caption_arguments(parser, switch=False)
 
 
-def _pending_sources(spark: SparkSession, lake: Lake, version: str, retry_errors: bool) -> tuple[list[str], list[int]]:
-    """Source videos with clips in play that have no captions of ``version`` yet, in order, and those clips' bytes."""
+def _pending_sources(spark: SparkSession, lake: Lake, version: str, retry_errors: bool) -> tuple[DataFrame, int, int]:
+    """Source videos with clips in play that have no captions of ``version`` yet, in path order, with those
+    clips' bytes (cached: stream it with :func:`listing.waves_of`); how many, and their bytes."""
     clips = tables.read_table(spark, lake, "clips").where("filtered_by IS NULL")
     if not retry_errors:
         clips = clips.where("error IS NULL")
     done = tables.read_table(spark, lake, "captions").where(F.col("annotation_version") == version).select("clip_id")
-    pending = clips.join(done, "clip_id", "left_anti").groupBy("source_path").agg(F.sum("num_bytes").alias("bytes"))
-    rows = sorted(pending.collect())
-    return [r.source_path for r in rows], [int(r.bytes or 0) for r in rows]
+    pending = (clips.join(done, "clip_id", "left_anti").groupBy("source_path")
+               .agg(F.coalesce(F.sum("num_bytes"), F.lit(0)).alias("num_bytes")).orderBy("source_path")
+               .persist(StorageLevel.MEMORY_AND_DISK))
+    row = pending.agg(F.count("*").alias("n"), F.sum("num_bytes").alias("bytes")).first()
+    return pending, row.n, int(row.bytes or 0)
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
@@ -50,22 +54,25 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
                                      gpus=(("captioning", args.captioning_gpus_per_worker),))
     run_id = str(uuid.uuid4())
     tables.ensure_table(spark, lake, "captions")
-    sources, sizes = _pending_sources(spark, lake, args.annotation_version, args.retry_errors)
+    pending, num_sources, num_bytes = _pending_sources(spark, lake, args.annotation_version, args.retry_errors)
     sizer = work_plan.WaveSizer(args.commit_every_videos, args.commit_every_seconds, spark.sparkContext.defaultParallelism)
-    if args.dry_run:
-        first, _ = next(work_plan.waves(sources, sizes, sizer), ([], 0))
-        print(f"{len(sources)} videos have clips without {args.annotation_version} captions "
-              f"({sum(sizes) / 1e9:.1f} GB of clips); the first wave takes {len(first)}")
-        return {"num_pending_videos": len(sources)}
-    annotator = annotate.Annotator(spark, lake, config, run_id)
-    done = 0
-    for wave, wave_bytes in work_plan.waves(sources, sizes, sizer):
-        sizer.start()
-        annotator.run(wave)
-        sizer.done(wave_bytes)
-        done += len(wave)
-        if done < len(sources):  # progress to watch; the last wave's comes with the final row
-            runs.record(spark, lake, run_id, PIPELINE, args, started, status="running", **annotator.counts())
+    try:
+        if args.dry_run:
+            first, _ = next(listing.waves_of(pending, sizer), ([], []))
+            print(f"{num_sources} videos have clips without {args.annotation_version} captions "
+                  f"({num_bytes / 1e9:.1f} GB of clips); the first wave takes {len(first)}")
+            return {"num_pending_videos": num_sources}
+        annotator = annotate.Annotator(spark, lake, config, run_id)
+        done = 0
+        for wave, sizes in listing.waves_of(pending, sizer):
+            sizer.start()
+            annotator.run(wave)
+            sizer.done(sum(sizes))
+            done += len(wave)
+            if done < num_sources:  # progress to watch; the last wave's comes with the final row
+                runs.record(spark, lake, run_id, PIPELINE, args, started, status="running", **annotator.counts())
+    finally:
+        pending.unpersist()
     stats = annotator.counts()
     summary = runs.record(spark, lake, run_id, PIPELINE, args, started, **stats)
     annotate.report(summary)

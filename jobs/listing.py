@@ -1,76 +1,139 @@
-"""Which videos a job should read: a folder walked recursively, or a JSON list; local or on S3."""
+"""Which videos a job should read: a folder walked recursively, or a JSON list; local or on S3.
 
-import json
+The listing is a DataFrame, not a Python list: a JSON list is read by Spark, and a folder or
+prefix is listed by the executors, one task per first-level folder (cameras, days...), so the
+driver holds nothing per video however long the list is. Waves then stream it back in order.
+"""
+
 import os
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from curate_udfs import objectstore
 from curate_udfs.objectstore import S3Access
+from jobs import s3a, work_plan
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi")
-_LISTED_SIZES: dict[str, int] = {}  # sizes S3 listings gave, so planning needs no request per object
+# A video's bytes (null when unknown: an s3:// path from a JSON list; 0 when missing) and its place in the list.
+LISTED_SCHEMA = "source_path string, num_bytes long, position long"
+FOLDER_TASKS_PER_CORE = 8  # listing waits on storage more than on a core
 
 
-def list_videos(input_video_path: str | None = None, input_video_list_json_path: str | None = None,
-                limit: int | None = None, input_access: S3Access | None = None,
-                list_access: S3Access | None = None) -> list[str]:
-    """Video paths to process, sorted; ``source_path`` in the tables is each path exactly as returned.
+def listed_videos(spark: SparkSession, input_video_path: str | None = None, input_video_list_json_path: str | None = None,
+                  limit: int | None = None, input_access: S3Access | None = None,
+                  list_access: S3Access | None = None) -> DataFrame:
+    """Video paths to process (:data:`LISTED_SCHEMA`); ``source_path`` in the tables is each path exactly as listed.
 
     A folder is walked recursively for files ending in one of :data:`VIDEO_EXTENSIONS` (any case)
-    and its paths are made absolute, so ids do not depend on the working directory. A JSON list
-    is used as written. ``limit`` keeps the first N.
+    and its paths are made absolute, so ids do not depend on the working directory; they come in
+    path order. A JSON list is used as written, in its order, repeats dropped. ``limit`` keeps the
+    first N.
 
     ``s3://bucket/prefix`` works for both: every object under the prefix with a video extension
-    (read with ``input_access``), or a JSON list stored in S3 (read with ``list_access``).
+    (read with ``input_access``), or a JSON list stored in S3 (read through S3A with ``list_access``).
     A missing bucket or denied access raises :class:`~curate_udfs.errors.StorageError`.
     """
     if bool(input_video_path) == bool(input_video_list_json_path):
         raise ValueError("give exactly one of --input-video-path and --input-video-list-json-path")
+    input_access = input_access or S3Access()
     if input_video_list_json_path:
-        paths = json.loads(_read_text(input_video_list_json_path, list_access or S3Access()))
-        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-            raise ValueError(f"{input_video_list_json_path} must hold a JSON list of path strings")
-        paths = list(dict.fromkeys(paths))  # keep order, drop repeats
+        listed = _json_list(spark, input_video_list_json_path, list_access or S3Access())
     elif objectstore.is_s3(input_video_path):
-        paths = _list_s3(input_video_path, input_access or S3Access())
+        listed = _s3_prefix(spark, input_video_path, input_access)
     elif os.path.isfile(input_video_path):
-        paths = [os.path.abspath(input_video_path)]
+        path = os.path.abspath(input_video_path)
+        listed = spark.createDataFrame([(path, os.path.getsize(path), 0)], LISTED_SCHEMA)
     elif os.path.isdir(input_video_path):
-        root = os.path.abspath(input_video_path)
-        paths = sorted(
-            os.path.join(folder, name)
-            for folder, _, names in os.walk(root)
-            for name in names
-            if name.lower().endswith(VIDEO_EXTENSIONS)
-        )
+        listed = _local_folder(spark, os.path.abspath(input_video_path))
     else:
         raise ValueError(f"--input-video-path {input_video_path} does not exist")
-    return paths[:limit] if limit else paths
+    return listed.orderBy("position", "source_path").limit(limit) if limit else listed
 
 
-def _read_text(path: str, access: S3Access) -> str:
+def _json_list(spark: SparkSession, path: str, access: S3Access) -> DataFrame:
+    """The list's paths with their positions; the file is parsed by Spark (one task), never by Python."""
     if objectstore.is_s3(path):
-        return objectstore.read_bytes(path, access).decode()
-    with open(path) as f:
-        return f.read()
+        path = objectstore.normalize(path)
+        if objectstore.object_size(path, access) is None:  # (also: a missing bucket or denied access, in one sentence)
+            raise ValueError(f"{path}: no such object")
+        s3a.configure(spark, path, access)
+    elif not os.path.isfile(path):
+        raise ValueError(f"--input-video-list-json-path {path} does not exist")
+    else:
+        path = os.path.abspath(path)
+    parsed = spark.read.text(path, wholetext=True).select(F.from_json("value", "array<string>").alias("paths"))
+    if parsed.where(F.col("paths").isNull()).limit(1).count():  # (not a JSON list of strings)
+        raise ValueError(f"{path} must hold a JSON list of path strings")
+    entries = parsed.select(F.posexplode("paths").alias("position", "source_path")).where(F.col("source_path").isNotNull())
+    first = entries.groupBy("source_path").agg(F.min("position").alias("position"))  # repeats dropped, first kept
+    return first.select("source_path", _local_size("source_path").alias("num_bytes"), "position")
 
 
-def _list_s3(uri: str, access: S3Access) -> list[str]:
-    """One object (when ``uri`` names a video object) or the videos under the prefix ``uri``."""
-    if uri.lower().endswith(VIDEO_EXTENSIONS) and objectstore.object_size(uri, access) is not None:
-        return [objectstore.normalize(uri)]
-    listed = {key: size for key, size in objectstore.list_objects(uri, access) if key.lower().endswith(VIDEO_EXTENSIONS)}
-    _LISTED_SIZES.update(listed)
-    paths = sorted(listed)
-    if not paths:
+@F.pandas_udf(T.LongType())
+def _local_size(paths):
+    """Bytes of each local file (0 when missing: it costs nothing to plan), null for s3:// (unknown), on the executors."""
+    def size(path: str):
+        if objectstore.is_s3(path):
+            return None
+        try:
+            return os.path.getsize(path)
+        except OSError:
+            return 0
+
+    return paths.map(size).astype("Int64")
+
+
+def _s3_prefix(spark: SparkSession, uri: str, access: S3Access) -> DataFrame:
+    """One object (when ``uri`` names a video object) or the videos under the prefix ``uri``, listed by the executors."""
+    if uri.lower().endswith(VIDEO_EXTENSIONS):
+        size = objectstore.object_size(uri, access)
+        if size is not None:
+            return spark.createDataFrame([(objectstore.normalize(uri), size, 0)], LISTED_SCHEMA)
+    top, folders = objectstore.list_first_level(uri, access)
+    top = [(location, size, 0) for location, size, _ in top if location.lower().endswith(VIDEO_EXTENSIONS)]
+
+    def below(folder):
+        return [(location, size, 0) for location, size, _ in objectstore.list_below(folder, access)
+                if location.lower().endswith(VIDEO_EXTENSIONS)]
+
+    listed = _listed_by_tasks(spark, top, folders, below)
+    if not listed.limit(1).count():
         raise ValueError(f"--input-video-path {uri} holds no videos ({', '.join(VIDEO_EXTENSIONS)})")
-    return paths
+    return listed
 
 
-def file_size(path: str) -> int | None:
-    """Bytes of a local file (0 when missing) or of a listed S3 object; None when unknown."""
-    if objectstore.is_s3(path):
-        return _LISTED_SIZES.get(path)
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
+def _local_folder(spark: SparkSession, root: str) -> DataFrame:
+    """The videos under ``root``: its first level listed here, each subfolder walked by a task."""
+    top, folders = [], []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.is_dir():
+            folders.append(entry.path)
+        elif entry.name.lower().endswith(VIDEO_EXTENSIONS):
+            top.append((entry.path, entry.stat().st_size, 0))
+
+    def below(folder):
+        return [(path, os.path.getsize(path), 0) for path in
+                (os.path.join(d, name) for d, _, names in os.walk(folder) for name in names)
+                if path.lower().endswith(VIDEO_EXTENSIONS)]
+
+    return _listed_by_tasks(spark, top, folders, below)
+
+
+def _listed_by_tasks(spark: SparkSession, top: list[tuple], folders: list[str], below) -> DataFrame:
+    """``top`` rows plus ``below(folder)``'s rows for every folder, one Spark task per folder."""
+    listed = spark.createDataFrame(top, LISTED_SCHEMA)
+    if folders:
+        tasks = min(len(folders), FOLDER_TASKS_PER_CORE * spark.sparkContext.defaultParallelism)
+        rows = spark.sparkContext.parallelize(folders, tasks).flatMap(below)
+        listed = listed.unionByName(spark.createDataFrame(rows, LISTED_SCHEMA))
+    return listed
+
+
+
+def waves_of(pending: DataFrame, sizer: work_plan.WaveSizer):
+    """``pending``'s ``source_path``s in waves (:func:`work_plan.waves`), streamed to the driver a partition
+    at a time: the driver never holds the whole list. Cache ``pending`` first, or each partition recomputes it."""
+    rows = ((r.source_path, work_plan.work_bytes(r.num_bytes)) for r in pending.toLocalIterator())
+    return work_plan.waves(rows, sizer)

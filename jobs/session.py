@@ -1,6 +1,7 @@
 """Build the SparkSession a job runs in, from a profile in conf/, or take the one it was given."""
 
 import os
+import re
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -18,18 +19,63 @@ PROFILES = ("local", "local-cluster", "rapids-gpu", "databricks", "emr")
 
 
 def read_profile(name: str) -> dict[str, str]:
-    """Settings of ``jobs/profiles/{name}.conf`` (spark-defaults format: ``key value`` lines, ``#`` comments)."""
+    """Settings of ``jobs/profiles/{name}.conf``, read as spark-submit reads it (see :func:`parse_spark_defaults`)."""
     path = CONF_DIR / f"{name}.conf"
     if not path.is_file():
         known = sorted(p.stem for p in CONF_DIR.glob("*.conf"))
         raise ValueError(f"no Spark profile {name!r} in {CONF_DIR} (have: {', '.join(known)})")
+    return parse_spark_defaults(path.read_text())
+
+
+_BLANKS = " \t\f"  # what java.util.Properties counts as whitespace around a key
+_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+
+
+def parse_spark_defaults(text: str) -> dict[str, str]:
+    r"""Settings of a spark-defaults file, split line by line as java.util.Properties splits them.
+
+    Example::
+
+        parse_spark_defaults("spark.master\tlocal[2]\nspark.ui.enabled = false")
+        # {"spark.master": "local[2]", "spark.ui.enabled": "false"}
+
+    The key ends at its first unescaped space, tab, ``=`` or ``:``; the blanks around it and one
+    ``=`` or ``:`` are skipped, and the value is trimmed (as Spark's ``getPropertiesFromFile`` does).
+    ``#`` and ``!`` start a comment only as a line's first non-blank character: a value may hold
+    them. A line ending in an unescaped backslash continues on the next.
+    """
     settings = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            key, _, value = line.partition(" ")
-            settings[key] = value.strip()
+    lines = iter(re.split(r"\r\n|\r|\n", text))
+    for line in lines:
+        line = line.lstrip(_BLANKS)
+        if not line or line[0] in "#!":
+            continue
+        while (len(line) - len(line.rstrip("\\"))) % 2:
+            line = line[:-1] + next(lines, "").lstrip(_BLANKS)
+        key, value = _split_property(line)
+        settings[key] = value.strip()
     return settings
+
+
+def _split_property(line: str) -> tuple[str, str]:
+    """(key, value) of one property line, backslash escapes resolved."""
+    end, escaped = 0, False
+    while end < len(line) and (escaped or line[end] not in _BLANKS + "=:"):
+        escaped = line[end] == "\\" and not escaped
+        end += 1
+    value = line[end:].lstrip(_BLANKS)
+    if value[:1] in ("=", ":"):
+        value = value[1:].lstrip(_BLANKS)
+    return _unescape(line[:end]), _unescape(value)
+
+
+def _unescape(text: str) -> str:
+    """java.util.Properties' escapes: ``\\uXXXX``, ``\\t`` ``\\n`` ``\\r`` ``\\f``, and ``\\x`` for any other x."""
+    def one(match: re.Match) -> str:
+        code = match[1]
+        return chr(int(code[1:], 16)) if len(code) == 5 else _ESCAPES.get(code, code)
+
+    return re.sub(r"\\(u[0-9a-fA-F]{4}|.?)", one, text, flags=re.DOTALL)
 
 
 def delta_jars() -> list[str]:

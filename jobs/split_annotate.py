@@ -113,15 +113,26 @@ def build_config(args: argparse.Namespace, clips_dir: str, task_cpus: int = 1,
     )
 
 
-def _pending_videos(spark: SparkSession, lake: Lake, paths: list[str], retry_errors: bool) -> list[str]:
-    """Listed videos not yet done: those already ``ok`` (and, unless retrying, ``error``) are skipped."""
-    if not tables.exists(spark, lake, "videos"):
-        return paths  # a new lake: nothing is done yet
-    done_status = ["ok"] if retry_errors else ["ok", "error"]
-    listed = spark.createDataFrame([(p,) for p in paths], "source_path string")
-    done = tables.read_table(spark, lake, "videos").where(F.col("status").isin(done_status)).select("source_path")
-    pending = {r.source_path for r in listed.join(done, "source_path", "left_anti").collect()}
-    return [p for p in paths if p in pending]
+def _pending_videos(spark: SparkSession, lake: Lake, listed: DataFrame, retry_errors: bool) -> DataFrame:
+    """Listed videos not yet done, in list order: those already ``ok`` (and, unless retrying, ``error``) are skipped."""
+    pending = listed
+    if tables.exists(spark, lake, "videos"):  # (a new lake: nothing is done yet)
+        done_status = ["ok"] if retry_errors else ["ok", "error"]
+        done = tables.read_table(spark, lake, "videos").where(F.col("status").isin(done_status)).select("source_path")
+        pending = listed.join(done, "source_path", "left_anti")
+    return pending.orderBy("position", "source_path")
+
+
+def _plan(spark: SparkSession, lake: Lake, listed: DataFrame, retry_errors: bool) -> tuple[DataFrame, dict]:
+    """The pending videos (cached, to be streamed back wave by wave) and the counts: listed, skipped, pending, bytes."""
+    listed = listed.persist(StorageLevel.MEMORY_AND_DISK)
+    pending = _pending_videos(spark, lake, listed, retry_errors).persist(StorageLevel.MEMORY_AND_DISK)
+    unknown = F.lit(work_plan.UNKNOWN_VIDEO_BYTES)
+    row = pending.agg(F.count("*").alias("pending"), F.sum(F.coalesce("num_bytes", unknown)).alias("bytes")).first()
+    num_listed = listed.count()
+    listed.unpersist()
+    return pending, {"num_input_videos": num_listed, "num_skipped_videos": num_listed - row.pending,
+                     "num_pending_videos": row.pending, "pending_bytes": int(row.bytes or 0)}
 
 
 def _tasks(spark: SparkSession, paths: list[str], sizes: list[int]) -> list[list[str]]:
@@ -154,6 +165,7 @@ def _write(spark: SparkSession, lake: Lake, results: DataFrame, run_id: str, wit
     tables.merge_rows(spark, lake, "videos", videos, cached=True)
 
 
+MAX_ERRORS_SHOWN = 20  # the rest are in the videos table: the driver keeps no per-video list
 _STATS = ("num_processed_videos", "num_error_videos", "num_clips", "total_video_duration_s",
           "total_clip_duration_s", "max_clip_duration_s")
 
@@ -170,7 +182,7 @@ def _statistics(results: DataFrame) -> tuple[dict, list[tuple[str, str]]]:
         F.coalesce(F.sum(clip_s), F.lit(0.0)).alias("total_clip_duration_s"),
         F.coalesce(F.max(longest), F.lit(0.0)).alias("max_clip_duration_s"),
     ).first()
-    errors = results.where("status = 'error'").select("source_path", "error").collect()
+    errors = results.where("status = 'error'").select("source_path", "error").limit(MAX_ERRORS_SHOWN).collect()
     return row.asDict(), [(r.source_path, r.error) for r in errors]
 
 
@@ -197,42 +209,44 @@ class SplitRun:
         self.listed = self.skipped = 0
         self.annotated: dict = {}
 
-    def list_videos(self) -> list[str]:
+    def listed_videos(self) -> DataFrame:
         args = self.args
-        return listing.list_videos(args.input_video_path, args.input_video_list_json_path, args.limit,
-                                   self.config.input_access,
-                                   S3Access(profile_name=getattr(args, "input_video_list_s3_profile_name", None)))
+        return listing.listed_videos(self.spark, args.input_video_path, args.input_video_list_json_path, args.limit,
+                                     self.config.input_access,
+                                     S3Access(profile_name=getattr(args, "input_video_list_s3_profile_name", None)))
 
     def open_lake(self) -> None:
         self.lake.open(self.spark, for_writing=True)  # a missing bucket or denied write stops the job here, before any work
         tables.ensure_tables(self.spark, self.lake)  # a lake is complete even when nothing is processed
 
-    def split(self, paths: list[str]) -> None:
-        """Split the videos of ``paths`` not yet done, committing in waves, and annotate their clips."""
+    def split(self, listed: DataFrame) -> None:
+        """Split the listed videos not yet done, committing in waves, and annotate their clips."""
         spark, lake = self.spark, self.lake
-        pending = _pending_videos(spark, lake, paths, self.args.retry_errors) if paths else []
-        sizes = [work_plan.work_bytes(listing.file_size(p)) for p in pending]
-        self.listed += len(paths)
-        self.skipped += len(paths) - len(pending)
+        pending, plan = _plan(spark, lake, listed, self.args.retry_errors)
+        self.listed += plan["num_input_videos"]
+        self.skipped += plan["num_skipped_videos"]
         done = 0
-        for wave, wave_bytes in work_plan.waves(pending, sizes, self.sizer):
-            self.sizer.start()
-            results = _split(spark, self.config, wave, sizes[done:done + len(wave)])
-            try:
-                wave_stats, wave_errors = _statistics(results)
-                self.sizer.done(wave_bytes)  # waves are sized by processing time; commits come on top
-                _write(spark, lake, results, self.run_id, with_clips=wave_stats["num_clips"] > 0)
-            finally:
-                results.unpersist()
-            self.stats = {name: max(self.stats[name], wave_stats[name]) if name.startswith("max_")
-                          else self.stats[name] + wave_stats[name] for name in _STATS}
-            self.errors += wave_errors
-            self.annotated = self.annotator.run(wave)  # the wave's clips are annotated as soon as they are committed
-            done += len(wave)
-            if done < len(pending):  # progress for `cliplake sql` to watch; the last wave's comes with the final row
-                self.record("running")
-        if paths:  # clips of every listed video, including ones split by an earlier (maybe interrupted) run
-            self.annotated = self.annotator.run(paths)
+        try:
+            for wave, sizes in listing.waves_of(pending, self.sizer):
+                self.sizer.start()
+                results = _split(spark, self.config, wave, sizes)
+                try:
+                    wave_stats, wave_errors = _statistics(results)
+                    self.sizer.done(sum(sizes))  # waves are sized by processing time; commits come on top
+                    _write(spark, lake, results, self.run_id, with_clips=wave_stats["num_clips"] > 0)
+                finally:
+                    results.unpersist()
+                self.stats = {name: max(self.stats[name], wave_stats[name]) if name.startswith("max_")
+                              else self.stats[name] + wave_stats[name] for name in _STATS}
+                self.errors += wave_errors[:MAX_ERRORS_SHOWN - len(self.errors)]
+                self.annotated = self.annotator.run(wave)  # the wave's clips are annotated as soon as they are committed
+                done += len(wave)
+                if done < plan["num_pending_videos"]:  # progress for `cliplake sql` to watch; the last wave's comes with the final row
+                    self.record("running")
+        finally:
+            pending.unpersist()
+        if plan["num_input_videos"]:  # clips of every listed video, including ones split by an earlier (maybe interrupted) run
+            self.annotated = self.annotator.run(listed)
 
     def record(self, status: str) -> dict:
         """The run's ``runs`` row, as it stands."""
@@ -257,13 +271,12 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
 
         return split_stream.run(spark, args)
     job = SplitRun(spark, args)
-    paths = job.list_videos()
+    listed = job.listed_videos()
     if args.dry_run:
         job.lake.open(spark, for_writing=False)  # (an s3:// lake's tables are read through S3A)
-        pending = _pending_videos(spark, job.lake, paths, args.retry_errors) if paths else []
-        return _print_plan(spark, paths, pending, [work_plan.work_bytes(listing.file_size(p)) for p in pending], job.sizer)
+        return _print_plan(spark, job.lake, listed, args.retry_errors, job.sizer)
     job.open_lake()
-    job.split(paths)
+    job.split(listed)
     return job.finish()
 
 
@@ -286,19 +299,18 @@ def _video2world_arguments(args: argparse.Namespace, lake: Lake) -> argparse.Nam
     return build_parser().parse_args(argv)
 
 
-def _print_plan(spark: SparkSession, paths: list[str], pending: list[str], sizes: list[int],
-                sizer: work_plan.WaveSizer) -> dict:
+def _print_plan(spark: SparkSession, lake: Lake, listed: DataFrame, retry_errors: bool, sizer: work_plan.WaveSizer) -> dict:
     """--dry-run: what a run would do, without doing it."""
-    first, _ = next(work_plan.waves(pending, sizes, sizer), ([], 0))
-    tasks = _tasks(spark, first, sizes[:len(first)]) if first else []
-    plan = {"num_input_videos": len(paths), "num_skipped_videos": len(paths) - len(pending), "num_pending_videos": len(pending),
-            "first_wave_videos": len(first), "first_wave_tasks": len(tasks),
-            "min_waves": -(-len(pending) // sizer.every_videos)}
+    pending, plan = _plan(spark, lake, listed, retry_errors)
+    first, sizes = next(listing.waves_of(pending, sizer), ([], []))
+    pending.unpersist()
+    plan.update(first_wave_videos=len(first), first_wave_tasks=len(_tasks(spark, first, sizes)) if first else 0,
+                min_waves=-(-plan["num_pending_videos"] // sizer.every_videos))
     print_table(["listed", "done already", "pending", "first wave", "its tasks", "waves (at least)"],
                 [[plan["num_input_videos"], plan["num_skipped_videos"], plan["num_pending_videos"],
                   plan["first_wave_videos"], plan["first_wave_tasks"], plan["min_waves"]]])
     print(f"later waves: up to {sizer.every_videos} videos and about {sizer.every_seconds:.0f} s of work each "
-          f"(speed measured as it runs); {sum(sizes) / 1e9:.1f} GB pending")
+          f"(speed measured as it runs); {plan['pending_bytes'] / 1e9:.1f} GB pending")
     return plan
 
 
@@ -310,10 +322,11 @@ def _report(summary: dict, errors: list[tuple[str, str]], lake: Lake) -> None:
           summary["num_error_videos"], f"{wall:.1f}", f"{summary['total_video_duration_s'] / wall:.2f}"]],
     )
     annotate.report(summary)
-    for path, message in errors[:20]:
+    for path, message in errors:
         print(f"  error  {path}: {message}")
-    if len(errors) > 20:
-        print(f"  ... and {len(errors) - 20} more: SELECT source_path, error FROM videos WHERE status = 'error'")
+    if summary["num_error_videos"] > len(errors):
+        print(f"  ... and {summary['num_error_videos'] - len(errors)} more: "
+              "SELECT source_path, error FROM videos WHERE status = 'error'")
     print(f"lake: {lake}  (query it: cliplake sql {lake.cli_options()} \"SELECT * FROM clips\")")
 
 

@@ -53,7 +53,7 @@ def new_videos(spark: SparkSession, input_path: str, max_files: int) -> DataFram
     """
     files = (spark.readStream.format("binaryFile").schema(BINARY_FILE_SCHEMA).option("recursiveFileLookup", "true")
              .option("maxFilesPerTrigger", max_files).load(input_path))
-    return files.select("path").where(F.col("path").rlike(_VIDEO_PATH))
+    return files.select("path", "length").where(F.col("path").rlike(_VIDEO_PATH))
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
@@ -71,9 +71,10 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     job.open_lake()
 
     def split_batch(batch: DataFrame, _batch_id: int) -> None:
-        paths = sorted(listed_path(r.path) for r in batch.collect())  # one micro-batch: bounded by max files
-        if paths:
-            job.split(paths)
+        # One micro-batch (at most --max-files-per-trigger files), as a listing: paths in listed form, sizes.
+        rows = [(listed_path(r.path), r.length, 0) for r in batch.collect()]
+        if rows:
+            job.split(spark.createDataFrame(rows, listing.LISTED_SCHEMA))
             job.record("running")
 
     videos = new_videos(spark, input_path, args.max_files_per_trigger or args.commit_every_videos)

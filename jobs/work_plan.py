@@ -10,6 +10,7 @@ import heapq
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Iterable, Iterator
 
 # Each wave costs a few MERGEs (about 2 s each here on a small lake, more on a big one): waves of
 # 10 minutes keep commits around 1% of a run and lose at most 10 minutes to a crash.
@@ -95,19 +96,22 @@ class WaveSizer:
         self.seconds_done += time.perf_counter() - self._started
 
 
-def waves(items: list, sizes: list[int], sizer: WaveSizer):
-    """``(wave, wave_bytes)``: consecutive slices of ``items`` within ``sizer``'s budget (at least one item each).
+def waves(pending: Iterable[tuple[object, int]], sizer: WaveSizer) -> Iterator[tuple[list, list[int]]]:
+    """``(items, sizes)``: consecutive runs of the ``(item, size)`` pairs within ``sizer``'s budget (at least one each).
 
-    Call ``sizer.start()`` and ``sizer.done(wave_bytes)`` around each wave's processing.
+    ``pending`` is read lazily (a stream of rows from Spark), so only one wave is held at a time.
+    Call ``sizer.start()`` and ``sizer.done(sum(sizes))`` around each wave's processing.
     """
-    start = 0
-    while start < len(items):
-        budget, end, total = sizer.budget_bytes(), start, 0
-        while end < len(items) and end - start < sizer.every_videos and (end == start or total + sizes[end] <= budget):
-            total += sizes[end]
-            end += 1
-        yield items[start:end], total
-        start = end
+    items, sizes, total, budget = [], [], 0, sizer.budget_bytes()
+    for item, size in pending:
+        if items and (len(items) >= sizer.every_videos or total + size > budget):
+            yield items, sizes
+            items, sizes, total, budget = [], [], 0, sizer.budget_bytes()  # (after the caller's sizer.done)
+        items.append(item)
+        sizes.append(size)
+        total += size
+    if items:
+        yield items, sizes
 
 
 def add_wave_arguments(parser: argparse.ArgumentParser) -> None:

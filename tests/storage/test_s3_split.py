@@ -102,11 +102,15 @@ def test_embeddings_of_clips_read_from_s3(s3_env, s3_lake):
     assert all(e["dim"] == len(e["embedding"]) > 0 for e in embeddings) and not [c for c in clips if c["error"]]
 
 
-def test_second_run_changes_nothing_and_sql_reads_the_s3_lake(s3_env, s3_lake, capsys):
-    """In this process (whose JVM has no AWS environment): a named profile reaches the lake's bucket."""
+def test_second_run_changes_nothing_and_sql_reads_the_s3_lake(s3_env, s3_lake, raw_videos, s3, capsys):
+    """In this process (whose JVM and executors have no AWS environment): named profiles reach the list's
+    bucket and the lake's through S3A, set up by the driver. (A folder listing and the videos are read by
+    the executors, which resolve profiles themselves, so this run names its videos in a JSON list.)"""
     versions = {name: delta(s3_env, f"{s3_lake}/{name}").version() for name in ("videos", "clips")}
-    summary = run_command(["split", "--input-video-path", "s3://raw/videos", "--output-path", s3_lake,
-                           "--output-s3-profile-name", "writer", "--input-s3-profile-name", "reader", "--no-generate-captions"])
+    s3.put_object(Bucket="raw", Key="lists/all.json", Body=json.dumps(raw_videos).encode())
+    summary = run_command(["split", "--input-video-list-json-path", "s3://raw/lists/all.json", "--output-path", s3_lake,
+                           "--input-video-list-s3-profile-name", "lister", "--output-s3-profile-name", "writer",
+                           "--input-s3-profile-name", "reader", "--no-generate-captions"])
     assert (summary["num_skipped_videos"], summary["num_processed_videos"]) == (3, 0)
     assert {name: delta(s3_env, f"{s3_lake}/{name}").version() for name in ("videos", "clips")} == versions
     result = run_command(["sql", "--output-path", s3_lake, "--output-s3-profile-name", "writer",

@@ -63,6 +63,25 @@ def test_mlp_keys_are_laions_published_layout():
     assert shapes == [(1024, 768), (128, 1024), (64, 128), (16, 64), (1, 16)]
 
 
+def test_score_is_laions_mlp_on_the_unit_clip_image_embedding(model, rows):
+    """LAION's predictor recomputed from the checkpoint's files: CLIPModel image features, unit L2 norm, then
+    the five linear layers (no activations; dropout off) as plain matrix products."""
+    from transformers import CLIPImageProcessor, CLIPModel
+
+    frames = list(clip_frames(rows[0], AestheticConfig(threshold=-1, model=model)))
+    pixels = CLIPImageProcessor.from_pretrained(model)(images=frames, return_tensors="pt")["pixel_values"]
+    with torch.inference_mode():
+        output = CLIPModel.from_pretrained(model).eval().get_image_features(pixel_values=pixels)
+    embeds = (output if isinstance(output, torch.Tensor) else output.pooler_output).double().numpy()
+    norms = np.linalg.norm(embeds, axis=1, keepdims=True)
+    assert np.abs(norms - 1).min() > 0.1  # a scorer that skipped the normalisation would score otherwise
+    x = embeds / norms
+    state = torch.load(os.path.join(model, "sac+logos+ava1-l14-linearMSE.pth"), weights_only=True)
+    for i in (0, 2, 4, 6, 7):
+        x = x @ state[f"layers.{i}.weight"].double().numpy().T + state[f"layers.{i}.bias"].double().numpy()
+    np.testing.assert_allclose(load_scorer(model, "cpu", "fp32").score(frames), x[:, 0], atol=1e-4)
+
+
 def test_one_fps_frames_with_short_side_224(rows):
     frames = clip_frames(rows[0], AestheticConfig(threshold=-1, model="unused"))
     assert frames.shape == (10, 224, 528, 3)  # 10 s at 1 fps; 640x272 scaled to keep its shape

@@ -7,6 +7,7 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from curate_udfs.embedding import (
     ALGORITHMS,
@@ -18,9 +19,10 @@ from curate_udfs.embedding import (
 )
 from curate_udfs.embedding import thumbnails
 from curate_udfs.embedding.frames import clip_sample_indices, pick_evenly
-from curate_udfs.embedding.stage import load_encoder
+from curate_udfs.embedding.stage import clip_model_frames, load_encoder
 from curate_udfs.errors import EnvironmentProblem
 from curate_udfs.media.decode import iter_video_frames
+from curate_udfs.testing.synthetic import write_video
 from curate_udfs.testing.tiny_models import write_tiny_embedder
 
 
@@ -118,8 +120,29 @@ def test_clip_algorithm_loads_the_tiny_checkpoint_through_the_real_code(bikes_cl
     vectors = np.array(out["embedding"].tolist())
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     assert out.loc["first", "model"] == f"clip:{folder}"
-    # Pooled over frames, not one frame: a clip of other content gives another vector.
-    assert vectors[0] @ vectors[3] < 0.99999
+
+
+def test_clip_algorithm_averages_the_unit_features_of_every_sampled_frame(tmp_path):
+    """The clip vector is the normalised mean of each frame's normalised features, recomputed here frame by frame."""
+    path = str(tmp_path / "two_scenes.mp4")
+    write_video(path, [24, 24], fps=24)  # 2 s, a cut at 1 s: the 2 fps frames come from two unlike scenes
+    config = EmbeddingConfig("clip", model=write_tiny_embedder(str(tmp_path / "embed")))
+    vector = np.array(_run(config, {"two": path}).loc["two", "embedding"])
+
+    encoder = load_encoder(config.algorithm, config.model_id, "cpu")
+    frames = clip_model_frames(path, encoder)
+    assert len(frames) == 4
+    features = []
+    for frame in frames:  # one model call per frame
+        pixels = encoder.processor(images=[frame], return_tensors="pt")["pixel_values"]
+        with torch.inference_mode():
+            output = encoder.model.get_image_features(pixel_values=pixels)
+        feature = (output if isinstance(output, torch.Tensor) else output.pooler_output)[0].double().numpy()
+        features.append(feature / np.linalg.norm(feature))
+    mean = np.mean(features, axis=0)
+    expected = mean / np.linalg.norm(mean)
+    np.testing.assert_allclose(vector, expected, atol=1e-5)
+    assert features[0] @ expected < 0.999 and features[-1] @ expected < 0.999  # no single frame would pass
 
 
 def test_check_embedding_stops_on_missing_weights_naming_the_option(tmp_path):

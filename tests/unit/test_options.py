@@ -1,0 +1,117 @@
+"""Documented options through the real parser into the typed configs the jobs build (no Spark session).
+
+Each test parses a command line with ``jobs.cli.build_parser`` and calls the function its job uses
+to turn the options into configs, so an option that parses but never reaches its field fails here.
+"""
+
+import numpy as np
+import pytest
+
+from curate_udfs.dedup.config import SemDedupConfig
+from curate_udfs.filters.aesthetic import AestheticConfig
+from curate_udfs.filters.motion import MotionConfig
+from curate_udfs.media.transcode import EncoderSettings
+from curate_udfs.splitting.spans import TransNetV2Rules
+from curate_udfs.testing.tiny_models import write_tiny_aesthetic, write_tiny_vlm
+from jobs import annotate, dedup, dedup_kmeans, shard, split_annotate, sql
+from jobs.cli import build_parser
+from jobs.lake import Lake
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """The checkpoints the driver-side checks look for (captioning and aesthetic stages)."""
+    root = tmp_path_factory.mktemp("tiny")
+    return {"vlm": write_tiny_vlm(str(root / "vlm")), "aesthetic": write_tiny_aesthetic(str(root / "aesthetic"))}
+
+
+def parse(*argv: str):
+    return build_parser().parse_args(list(argv))
+
+
+def test_split_options_reach_the_split_and_annotate_configs(models, tmp_path, monkeypatch):
+    monkeypatch.setattr(EncoderSettings, "check_available", lambda self: None)  # (whether FFmpeg has nvenc is not the point)
+    lake = str(tmp_path / "lake")
+    args = parse(
+        "split", "--input-video-path", "in", "--output-clip-path", lake,
+        "--transnetv2-max-length-s", "0", "--transnetv2-max-length-mode", "truncate", "--transnetv2-crop-s", "0.25",
+        "--transnetv2-precision", "bf16",
+        "--transcode-encoder", "h264_nvenc", "--transcode-encoder-preset", "p7", "--transcode-crf", "30",
+        "--transcode-encoder-threads", "3",
+        "--motion-filter", "score-only", "--motion-global-mean-threshold", "0.5",
+        "--motion-per-patch-min-256-threshold", "0.01",
+        "--aesthetic-threshold", "4.5", "--aesthetic-reduction", "mean", "--aesthetic-model", models["aesthetic"],
+        "--embedding-batch-size", "3",
+        "--captioning-model", models["vlm"], "--captioning-sampling-fps", "0.5", "--qwen-batch-size", "5",
+    )
+    assert Lake.from_args(args).root == lake  # --output-clip-path is --output-path
+
+    config = split_annotate.build_config(args, "clips", task_cpus=2)
+    assert config.transnetv2 == TransNetV2Rules(max_length_s=None, max_length_mode="truncate", crop_s=0.25)
+    no_cut = np.zeros(200 * 25)  # one 200 s shot at 25 fps: kept whole, where the default cuts it at 60 s
+    assert config.transnetv2.spans(no_cut, 25.0) == [(0, len(no_cut))] != TransNetV2Rules().spans(no_cut, 25.0)
+    assert config.transnetv2_precision == "bf16"
+    assert config.encoder == EncoderSettings("h264_nvenc", preset="p7", crf=30, threads=3)
+    assert config.encoder.codec_options == {"preset": "p7", "rc": "vbr", "cq": "30"}
+    args.transcode_encoder_threads = 0  # the default: spark.task.cpus
+    assert split_annotate.build_config(args, "clips", task_cpus=2).encoder.threads == 2
+
+    stages = annotate.build_config(args, lake)
+    assert stages.motion == MotionConfig(mode="score-only", global_mean_threshold=0.5, per_patch_min_256_threshold=0.01)
+    assert stages.aesthetic == AestheticConfig(threshold=4.5, reduction="mean", model=models["aesthetic"])
+    assert (stages.embedding.algorithm, stages.embedding.batch_size) == ("thumbnails", 3)
+    captioning = stages.captioning
+    assert (captioning.model, captioning.sampling_fps, captioning.batch_size) == (models["vlm"], 0.5, 5)
+
+
+def test_caption_options_reach_the_captioning_config(models, tmp_path):
+    """`cliplake caption` builds its config with ``annotate.caption_config_from`` inside the job."""
+    lake = str(tmp_path / "lake")
+    args = parse("caption", "--input-clip-path", lake, "--captioning-model", models["vlm"],
+                 "--captioning-sampling-fps", "0.5", "--qwen-batch-size", "5", "--annotation-version", "v2")
+    config = annotate.caption_config_from(args, Lake.from_args(args).root)
+    assert (config.model, config.sampling_fps, config.batch_size, config.annotation_version) == (models["vlm"], 0.5, 5, "v2")
+
+
+def test_dedup_options_reach_the_kmeans_and_semdedup_configs(tmp_path):
+    args = parse("dedup", "--output-path", str(tmp_path), "--n-clusters", "7", "--kmeans-max-points-per-centroid", "64",
+                 "--random-state", "3", "--which-to-keep", "easy")
+    kmeans, prune = dedup.build_configs(args)
+    assert kmeans == dedup_kmeans.KMeansConfig(n_clusters=7, random_state=3, max_points_per_centroid=64)
+    assert prune == SemDedupConfig(which_to_keep="easy", random_state=3)
+
+
+def test_shard_semantic_dedup_model_reaches_the_config(tmp_path):
+    lake = str(tmp_path / "lake")
+    args = parse("shard", "--input-clip-path", lake, "--output-dataset-path", str(tmp_path / "out"),
+                 "--input-semantic-dedup-path", lake, "--semantic-dedup-model", "clip:/models/siglip",
+                 "--semantic-dedup-epsilon", "0.05")
+    config = shard.build_config(args)
+    assert (config.dedup_model, config.dedup_eps) == ("clip:/models/siglip", 0.05)
+    assert config.dedup_lake is config.lake  # the same path: the clip lake itself
+
+
+class _Result:
+    """Just what ``sql.run`` asks of a DataFrame: its columns, ``limit`` and ``collect``."""
+
+    columns = ["n"]
+
+    def __init__(self, rows: int):
+        self.rows, self.limits = [(i,) for i in range(rows)], []
+
+    def limit(self, n: int) -> "_Result":
+        self.limits.append(n)
+        return self
+
+    def collect(self) -> list:
+        return self.rows[: self.limits[-1]]
+
+
+def test_sql_max_rows_limits_what_is_fetched_and_printed(tmp_path, monkeypatch, capsys):
+    """A local lake opened for reading needs no session, so ``sql.run`` runs here on a stand-in result."""
+    result = _Result(10)
+    monkeypatch.setattr(sql, "query", lambda spark, lake, text: result)
+    args = parse("sql", "--output-path", str(tmp_path), "--max-rows", "3", "SELECT n FROM t")
+    assert sql.run(None, args) == [(0,), (1,), (2,)]
+    assert result.limits == [4]  # one more than shown, to tell whether rows were left out
+    assert capsys.readouterr().out.splitlines() == ["n", "-", "0", "1", "2", "(first 3 rows shown; --max-rows to see more)"]
