@@ -139,13 +139,14 @@ def test_json_list_fixed_stride_and_limit(spark, tmp_path, samples):
         (listed[0], 0, 100), (listed[0], 100, 200), (listed[0], 200, 250)]
 
 
-def test_wrong_options_fail_before_any_work(tmp_path, capsys):
+def test_wrong_options_fail_before_any_work(tmp_path, inputs, capsys):
     with pytest.raises(SystemExit):
         split(tmp_path / "lake", "--input-video-path", tmp_path / "missing")
     assert "does not exist" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        split(tmp_path / "lake", "--input-video-path", tmp_path, "--transnetv2-threshold", 2)
-    assert not os.path.exists(tmp_path / "lake" / "media")
+    with pytest.raises(SystemExit):  # real videos to split: only the early check keeps them from being split
+        split(tmp_path / "lake", "--input-video-path", inputs, "--transnetv2-threshold", 2)
+    assert "threshold" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "lake")
 
 
 def _cli(*args, **kw):
@@ -160,8 +161,12 @@ def test_killed_run_resumes_to_the_same_tables(spark, lake, inputs, tmp_path):
     deadline = time.time() + 240
     while not glob.glob(str(resumed / "media" / "clips" / "*.mp4")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
+    assert proc.poll() is None, "the job ended before the kill: " + proc.stdout.read()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert glob.glob(str(resumed / "media" / "clips" / "*.mp4")), "the kill came before any clip was written"
+    runs = tables.read_table(spark, resumed, "runs").collect() if tables.exists(spark, resumed, "runs") else []
+    assert not [r for r in runs if r.status == "done"]  # killed mid-run: the run never finished
     split(resumed, "--input-video-path", inputs)
     assert clip_rows(spark, resumed) == clip_rows(spark, lake)
     status = lambda lk: {(r.video_id, r.status, r.num_clips, r.error) for r in tables.read_table(spark, lk, "videos").collect()}  # noqa: E731
