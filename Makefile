@@ -5,9 +5,9 @@ PY     := $(VENV)/bin/python
 JARS   := .cache/jars
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup jars demo test test-spark35 bench bench-dedup bench-shard wheel clean
+.PHONY: setup jars demo test test-spark35 bench bench-dedup bench-shard gpu-check wheel clean
 
-setup: $(STAMP) $(JARS)/.fetched
+setup: $(STAMP) $(JARS)/.fetched $(JARS)/cliplake-s3a.jar
 
 # pip keeps its cache (~/.cache/pip), so torch and friends download once per machine.
 $(STAMP): pyproject.toml
@@ -16,13 +16,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[spark,dev]'
 	touch $@
 
-jars: $(JARS)/.fetched
+jars: $(JARS)/.fetched $(JARS)/cliplake-s3a.jar
 
 # Delta Lake's Spark JARs come from Maven Central; the pom pins them to the delta-spark wheel.
 $(JARS)/.fetched: conf/maven/pom.xml
 	mvn --quiet --batch-mode -f conf/maven/pom.xml dependency:copy-dependencies \
 	    -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(JARS)
 	touch $@
+
+# cliplake's S3A credentials provider (a named profile, refreshed as it expires: jobs/s3a.py),
+# compiled against the hadoop-aws above; it goes on the JVM class path with it.
+S3A_PROVIDER := conf/maven/s3a-profile
+$(JARS)/cliplake-s3a.jar: $(S3A_PROVIDER)/pom.xml $(shell find $(S3A_PROVIDER)/src -name '*.java') $(JARS)/.fetched
+	mvn --quiet --batch-mode -f $(S3A_PROVIDER)/pom.xml package
+	cp .cache/maven/s3a-profile/cliplake-s3a.jar $@
 
 # Captions come from a tiny random VLM (the real Qwen2.5-VL code path, meaningless words):
 # point --captioning-model at real weights for real captions.
@@ -34,7 +41,7 @@ demo: setup
 	    --captioning-model demo/models/vlm --captioning-max-output-tokens 32
 
 test: setup
-	$(PY) -m pytest --durations=25
+	$(PY) -m pytest --durations=40
 	$(MAKE) test-spark35
 
 # Spark 3.5 (EMR 7.x, Databricks 14.3/15.4 LTS): the `spark35` extra's pyspark and delta-spark in a
@@ -78,7 +85,7 @@ $(JARS35)/.fetched: conf/maven/spark35/pom.xml
 	touch $@
 
 test-spark35: $(STAMP35) $(JARS35)/.fetched
-	CLIPLAKE_JARS_DIR=$(CURDIR)/$(JARS35) $(PY35) -m pytest $(SPARK35_TESTS)
+	CLIPLAKE_JARS_DIR=$(CURDIR)/$(JARS35) $(PY35) -m pytest --durations=10 $(SPARK35_TESTS)
 
 bench: setup
 	$(PY) bench/split.py
@@ -88,6 +95,11 @@ bench-shard: setup
 
 bench-dedup: setup
 	$(PY) bench/dedup.py
+
+# On a machine with an NVIDIA GPU and PyPI only, never in CI: tests/gpu and GPU speeds in at most
+# 8 minutes (bench/gpu_check.py). vLLM pins torch and transformers, so it installs into .venv-gpu.
+gpu-check:
+	$(PYTHON) bench/gpu_check.py
 
 wheel: setup
 	$(PY) -m pip wheel --no-deps --wheel-dir dist .

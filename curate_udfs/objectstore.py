@@ -147,7 +147,7 @@ def crc32_text(crc: int) -> str:
 def _checksum_args(s3, crc32: str | None) -> dict:
     """The arguments that make a write send the object's full CRC32, which the store checks and keeps.
 
-    None when there is no checksum to send, or when the client sends checksums only where an
+    Empty when there is no checksum to send, or when the client sends checksums only where an
     operation requires them (``AWS_REQUEST_CHECKSUM_CALCULATION=when_required``, the setting for
     stores that reject them): such a write stores no checksum and its check falls back to sha256.
     """

@@ -57,11 +57,15 @@ def read_bytes(path: str, access: S3Access | None = None) -> bytes:
         return f.read()
 
 
-def put_file(local_path: str, location: str, access: S3Access | None = None) -> None:
+def put_file(local_path: str, location: str, access: S3Access | None = None, crc32: str | None = None) -> None:
     """Move a finished local file (a shard tar, a big archive) to ``location``: a rename on local
-    disk, a (multipart) upload to S3 after which the local file is removed."""
+    disk, a (multipart) upload to S3 after which the local file is removed.
+
+    ``crc32``: the file's CRC32 (:func:`~curate_udfs.objectstore.crc32_text`), sent with an S3
+    upload as its full-object checksum (see :func:`~curate_udfs.objectstore.upload_file`).
+    """
     if objectstore.is_s3(location):
-        objectstore.upload_file(local_path, location, access or S3Access())
+        objectstore.upload_file(local_path, location, access or S3Access(), crc32=crc32)
         os.remove(local_path)
         return
     with _replacing(location) as tmp:

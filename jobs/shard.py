@@ -5,7 +5,8 @@
 One query picks the samples (deduplicated, filtered and uncaptioned clips left out): in a
 webdataset one per clip, binned by resolution, aspect ratio and duration and packed into tars;
 in the video2world folder dataset one per caption window, grouped by clip. Groups already
-complete in the ``shards`` manifest (same inputs, same size and sha256 on disk) are skipped;
+complete in the ``shards`` manifest (same inputs, same size and sha256 on disk; on S3 the
+same size and full-object CRC32 from one HeadObject, where the store keeps it) are skipped;
 the rest are written in waves, each wave's manifest rows committed when its files are in
 place, so a killed run loses at most one wave.
 """
@@ -77,7 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     asof.add_argument("--captions-as-of-version", type=int, default=None,
                       help="read the captions table as it was at this Delta version (rebuild an old dataset exactly)")
     asof.add_argument("--captions-as-of-timestamp", default=None,
-                      help="read the captions table as it was at this time, e.g. '2025-06-01 12:00:00'")
+                      help="read the captions table as it was at this time, e.g. '2025-06-01 12:00:00' (the Spark "
+                           "session's time zone) or '2025-06-01T12:00:00+02:00'")
 
     fmt = parser.add_argument_group("dataset format")
     fmt.add_argument("--dataset-format", choices=DATASET_FORMATS, default="webdataset",
@@ -150,6 +152,12 @@ class ShardJobConfig:
             raise ValueError(f"--semantic-dedup-epsilon must be within (0, 1), got {self.dedup_eps}")
         if self.captions_as_of_version is not None and self.captions_as_of_version < 0:
             raise ValueError(f"--captions-as-of-version must be >= 0, got {self.captions_as_of_version}")
+        if self.captions_as_of_timestamp is not None:
+            try:  # (Spark compares it: a time without an offset is in the session time zone, spark.sql.session.timeZone)
+                datetime.fromisoformat(self.captions_as_of_timestamp)
+            except ValueError:
+                raise ValueError(f"--captions-as-of-timestamp {self.captions_as_of_timestamp!r} is not a time such as "
+                                 "'2025-06-01 12:00:00' or '2025-06-01T12:00:00+02:00'") from None
         if normalize_location(self.dataset_root) == self.lake.root:
             raise ValueError("--output-dataset-path must not be the lake itself")
 
@@ -231,7 +239,8 @@ def _read_captions(spark: SparkSession, config: ShardJobConfig) -> tuple[DataFra
             raise ValueError(f"--captions-as-of-version {version}: captions has versions 0..{latest}")
     elif config.captions_as_of_timestamp is not None:
         history = tables.delta_table(spark, config.lake, "captions").history()
-        found = history.where(F.col("timestamp") <= F.lit(config.captions_as_of_timestamp)).agg(F.max("version")).first()[0]
+        as_of = F.lit(config.captions_as_of_timestamp).cast("timestamp")  # an instant: any offset in the text is honoured
+        found = history.where(F.col("timestamp") <= as_of).agg(F.max("version")).first()[0]
         if found is None:
             raise ValueError(f"--captions-as-of-timestamp {config.captions_as_of_timestamp}: the captions table did not exist yet")
         version = int(found)
@@ -389,16 +398,21 @@ def plan_groups(planned: DataFrame, config: ShardJobConfig) -> list[dict]:
 # ---------------------------------------------------------------------------------------------- completion
 
 
+_CHECKED = ("tar_path", "num_bytes", "sha256", "crc32")
+
+
 def _verify(spark: SparkSession, root: str, candidates: list[dict], access: S3Access) -> set[str]:
-    """The tar paths among ``candidates`` (manifest rows) whose files hold exactly the recorded bytes, hashed on executors."""
+    """The tar paths among ``candidates`` (manifest rows) whose files hold exactly the recorded bytes, checked on executors."""
     if not candidates:
         return set()
-    frame = spark.createDataFrame(pd.DataFrame([{k: c[k] for k in ("tar_path", "num_bytes", "sha256")} for c in candidates]))
+    rows = [tuple(c.get(k) for k in _CHECKED) for c in candidates]  # crc32: None in rows of older lakes
+    frame = spark.createDataFrame(rows, "tar_path string, num_bytes long, sha256 string, crc32 string")
     frame = frame.repartition(max(1, min(len(candidates), spark.sparkContext.defaultParallelism * 2)))
 
     def check(batches):
         for batch in batches:
-            ok = [is_complete(join(root, p), int(n), s, access) for p, n, s in zip(batch.tar_path, batch.num_bytes, batch.sha256)]
+            ok = [is_complete(join(root, p), int(n), s, access, c if isinstance(c, str) else None)
+                  for p, n, s, c in zip(batch.tar_path, batch.num_bytes, batch.sha256, batch.crc32)]
             yield pd.DataFrame({"tar_path": batch.tar_path, "ok": ok})
 
     return {r.tar_path for r in frame.mapInPandas(check, "tar_path string, ok boolean").where("ok").collect()}
@@ -422,7 +436,8 @@ def complete_groups(spark: SparkSession, config: ShardJobConfig, groups: list[di
     rows = _dataset_manifest(spark, config, this_version=False)
     if rows is None:
         return set()
-    manifest = {r.tar_path: r.asDict() for r in rows.select("tar_path", "inputs_sha256", "num_bytes", "sha256").collect()}
+    crc32 = F.col("crc32") if "crc32" in rows.columns else F.lit(None).cast("string").alias("crc32")  # an older lake's manifest
+    manifest = {r.tar_path: r.asDict() for r in rows.select("tar_path", "inputs_sha256", "num_bytes", "sha256", crc32).collect()}
     candidates = {g["group_key"]: g["paths"] for g in groups
                   if all(manifest.get(p, {}).get("inputs_sha256") == g["inputs_sha256"] for p in g["paths"])}
     verified = _verify(spark, config.dataset_root, [manifest[p] for paths in candidates.values() for p in paths], config.access)

@@ -121,6 +121,8 @@ RUNS = T.StructType([
 
 # Every tar of a shard dataset, written after the tar is renamed into place: its size and
 # sha256 are how a later run knows the tar is complete, inputs_sha256 that it is still current.
+# crc32 (S3 files only; null in rows written before it existed): the full-object checksum the
+# upload carried, so an s3:// file is checked by one HeadObject instead of a download.
 SHARDS = T.StructType([
     T.StructField("dataset_path", T.StringType()),
     T.StructField("tar_path", T.StringType()),  # relative to dataset_path
@@ -132,6 +134,7 @@ SHARDS = T.StructType([
     T.StructField("num_samples", T.LongType()),
     T.StructField("num_bytes", T.LongType()),
     T.StructField("sha256", T.StringType()),
+    T.StructField("crc32", T.StringType()),  # base64 of the big-endian CRC32, as S3's x-amz-checksum-crc32
     T.StructField("inputs_sha256", T.StringType()),
     T.StructField("keys", T.ArrayType(T.StringType())),
     T.StructField("clip_ids", T.ArrayType(T.StringType())),

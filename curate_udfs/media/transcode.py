@@ -50,6 +50,30 @@ class EncoderSettings:
             ) from None
 
 
+def session_error(encoder: Encoder) -> str | None:
+    """Why FFmpeg cannot open an ``encoder`` session on this machine, in FFmpeg's words; None when it can.
+
+    Example::
+
+        session_error("h264_nvenc")   # None where the GPU has NVENC; without one, for example
+                                      # 'PermissionError: [Errno 1] Operation not permitted: avcodec_open2("h264_nvenc", {})'
+
+    :meth:`EncoderSettings.check_available` asks whether FFmpeg was built with the encoder; this
+    encodes one small frame, which for ``h264_nvenc`` needs an NVIDIA GPU with an NVENC engine
+    (H100 and H200 have none) and its driver. No cliplake options are passed, so a failure is the
+    machine's, not the settings'.
+    """
+    try:
+        context = av.CodecContext.create(encoder, "w")
+        context.width, context.height, context.pix_fmt = 256, 144, "yuv420p"
+        context.time_base = Fraction(1, 24)
+        context.encode(av.VideoFrame(256, 144, "yuv420p"))
+        context.encode(None)
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
 @dataclass(frozen=True)
 class EncodedClip:
     start_frame: int

@@ -10,6 +10,7 @@ of a group's files depend only on its samples.
 import hashlib
 import itertools
 import os
+import zlib
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -29,7 +30,7 @@ from curate_udfs.stage import describe_error, environment_problem, map_record_ba
 SAMPLE_COLUMNS = ("tar_seq", "sample_key", "bin_dir", "part", "tar", *CLIP_COLUMNS, *WINDOW_COLUMNS)
 EMBEDDED_COLUMNS = {"t5_pickle": bytes, "error": str}
 MANIFEST_COLUMNS = {"tar_seq": int, "kind": str, "tar_path": str, "num_samples": int, "num_bytes": int,
-                    "sha256": str, "keys": list[str], "clip_ids": list[str], "errors": list[str]}
+                    "sha256": str, "crc32": str, "keys": list[str], "clip_ids": list[str], "errors": list[str]}
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,14 @@ class _Written:
     num_samples: int
     num_bytes: int
     sha256: str
+    crc32: str | None = None
 
 
 def _write_file(location: str, data: bytes, access: S3Access) -> _Written:
+    """One video2world file; on S3 with its CRC32, which the PUT sends as the object's checksum."""
     storage.write_bytes_atomic(location, data, access)
-    return _Written(location, 1, len(data), hashlib.sha256(data).hexdigest())
+    crc32 = objectstore.crc32_text(zlib.crc32(data)) if objectstore.is_s3(location) else None
+    return _Written(location, 1, len(data), hashlib.sha256(data).hexdigest(), crc32)
 
 
 def _clip_mp4s(rows: list[dict], config: ShardWriteConfig, errors: dict[str, str]) -> dict[str, bytes]:
@@ -131,7 +135,8 @@ def _clip_mp4s(rows: list[dict], config: ShardWriteConfig, errors: dict[str, str
 
 def _manifest_row(tar_seq: int, kind: str, path: str, written, rows: list[dict], errors: dict[str, str]) -> dict:
     return {"tar_seq": tar_seq, "kind": kind, "tar_path": path, "num_samples": written.num_samples,
-            "num_bytes": written.num_bytes, "sha256": written.sha256, "keys": [r["sample_key"] for r in rows],
+            "num_bytes": written.num_bytes, "sha256": written.sha256, "crc32": written.crc32,
+            "keys": [r["sample_key"] for r in rows],
             "clip_ids": sorted({r["clip_id"] for r in rows}),
             "errors": [f"{key}: {message}" for key, message in sorted(errors.items())]}
 

@@ -12,11 +12,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 import decord
 import numpy as np
 import pytest
 import webdataset as wds
+from pyspark.sql import functions as F
 
 from curate_udfs.testing.synthetic import write_video
 from jobs import tables
@@ -295,6 +297,30 @@ def test_time_travel_rebuilds_the_old_dataset(spark, lake, dataset, tiny_models,
     # Rebuilding the live dataset follows the change: only the changed clip's group is rewritten.
     again = run_command(shard_args(lake, out, tiny_models))
     assert again["num_tars_written"] == 3 and metas_members(out) == metas_members(tmp_path / "now")
+
+
+def test_captions_as_of_a_time_in_any_time_zone(spark, lake, dataset, tiny_models, tmp_path, capsys):
+    """The same instant written in UTC or at +05:30 reads the same captions version; a microsecond earlier, an older one."""
+    from jobs import shard
+    from jobs.cli import build_parser
+
+    (lake, _), (_, first) = lake, dataset
+    as_of = json.loads(first["input_table_versions"])["captions"]
+    history = tables.delta_table(spark, str(lake), "captions").history()
+    micros = history.where(f"version = {as_of}").select(F.unix_micros("timestamp")).first()[0]
+    committed = datetime.fromtimestamp(micros / 1e6, timezone.utc)
+
+    def version_read(when: str) -> int:
+        args = build_parser().parse_args(shard_args(lake, tmp_path / "out", tiny_models, "--captions-as-of-timestamp", when))
+        return shard._read_captions(spark, shard.build_config(args))[1]
+
+    assert version_read(committed.isoformat()) == as_of
+    assert version_read(committed.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat()) == as_of
+    if as_of > 0:
+        assert version_read((committed - timedelta(microseconds=1)).isoformat()) < as_of
+    with pytest.raises(SystemExit):
+        run_command(shard_args(lake, tmp_path / "out", tiny_models, "--captions-as-of-timestamp", "last tuesday"))
+    assert "is not a time such as" in capsys.readouterr().err
 
 
 def _cli(*args):

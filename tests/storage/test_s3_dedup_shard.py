@@ -126,7 +126,7 @@ def test_tars_on_s3_read_back_with_webdataset(s3_env, pipeline):
 
 
 def test_second_shard_run_checks_and_skips_every_tar(s3_env, pipeline):
-    """The resume check downloads and hashes each tar: all match, so nothing is written again."""
+    """The resume check HEADs each tar for its size and CRC32: all match, so nothing is written again."""
     runs = sorted(rows(s3_env, f"{LAKE}/runs"), key=lambda r: r["started_at"])
     last = [r for r in runs if r["pipeline"] == "shard" and json.loads(r["arguments"])["output_dataset_path"] == DATASET][-1]
     assert last["num_tars_written"] == 0 and last["num_tars_skipped"] > 0
@@ -144,7 +144,8 @@ def test_shard_with_named_profiles_only(s3_env, s3_server, credentials_file, pip
 
 
 def test_tar_put_on_s3_is_checked_by_size_and_hash(s3_env, s3):
-    """The resume check of an s3:// tar: size, then the bytes downloaded and hashed, so a damaged object fails it."""
+    """The resume check of an s3:// tar by a row without crc32: size, then the bytes downloaded and hashed, so a
+    damaged object fails it (with a crc32: tests/storage/test_s3_checksum.py)."""
     from curate_udfs.sharding.tars import is_complete, write_tar_to
 
     s3.create_bucket(Bucket="tarcheck")

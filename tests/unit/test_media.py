@@ -8,7 +8,7 @@ import pytest
 from curate_udfs.errors import EnvironmentProblem, MediaError
 from curate_udfs.media.decode import iter_small_rgb_frames, iter_video_frames
 from curate_udfs.media.probe import probe_video
-from curate_udfs.media.transcode import EncoderSettings, encode_spans
+from curate_udfs.media.transcode import EncoderSettings, encode_spans, session_error
 from curate_udfs.prefetch import prefetch
 
 
@@ -133,6 +133,11 @@ def test_encoder_settings_checked():
     EncoderSettings().check_available()  # libx264 is in PyAV's FFmpeg
     assert EncoderSettings(encoder="h264_nvenc").codec_options["preset"] == "p4"
     assert issubclass(EnvironmentProblem, RuntimeError)
+
+
+def test_session_error_opens_a_bare_encoder_session():
+    assert session_error("libx264") is None  # x264 runs anywhere; h264_nvenc only where the GPU has NVENC
+    assert session_error("no_such_encoder") is not None
 
 
 def test_failure_mid_clip_leaves_no_temp_files(samples):

@@ -1,6 +1,7 @@
 """Locations, option redaction, zips and s3a settings: the pure parts of S3 support (no JVM, no server)."""
 
 import os
+import re
 import zipfile
 
 import pytest
@@ -9,6 +10,7 @@ from curate_udfs import objectstore, storage
 from curate_udfs.objectstore import S3Access
 from jobs import presigned, s3a, storage_options
 from jobs.cli import build_parser
+from jobs.session import REPO_ROOT
 
 
 def test_s3_uris():
@@ -83,10 +85,21 @@ def test_s3a_settings_for_an_endpoint_and_a_profile(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    settings = s3a.hadoop_settings("s3://lake-bucket/x", S3Access("writer", "http://127.0.0.1:9000"))
-    assert settings == {
+    endpoint = {
         "fs.s3a.endpoint": "http://127.0.0.1:9000", "fs.s3a.endpoint.region": "eu-west-1",
         "fs.s3a.path.style.access": "true", "fs.s3a.connection.ssl.enabled": "false",
+    }
+    settings = s3a.hadoop_settings("s3://lake-bucket/x", S3Access("writer", "http://127.0.0.1:9000"))
+    assert settings == {  # the profile by name and files: S3A resolves it, and refreshes what expires
+        **endpoint,
+        "fs.s3a.bucket.lake-bucket.aws.credentials.provider": "cliplake.s3a.ProfileCredentialsProvider",
+        "fs.s3a.bucket.lake-bucket.cliplake.profile": "writer",
+        "fs.s3a.bucket.lake-bucket.cliplake.profile.credentials.file": str(credentials),
+        "fs.s3a.bucket.lake-bucket.cliplake.profile.config.file": os.devnull,
+    }
+    frozen = s3a.hadoop_settings("s3://lake-bucket/x", S3Access("writer", "http://127.0.0.1:9000"), refreshing=False)
+    assert frozen == {  # without cliplake's provider on the class path: the credentials of the moment
+        **endpoint,
         "fs.s3a.bucket.lake-bucket.access.key": "AK", "fs.s3a.bucket.lake-bucket.secret.key": "SK",
         "fs.s3a.bucket.lake-bucket.session.token": "TOK",
         "fs.s3a.bucket.lake-bucket.aws.credentials.provider": "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider",
@@ -94,6 +107,26 @@ def test_s3a_settings_for_an_endpoint_and_a_profile(tmp_path, monkeypatch):
     assert s3a.hadoop_settings("s3://b/x", S3Access(None, None)) == {}
     with pytest.raises(Exception, match="'nobody' not found"):
         s3a.hadoop_settings("s3://b/x", S3Access("nobody", None))
+
+
+def test_s3a_profile_files_are_left_to_the_sdk_when_not_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("AWS_SHARED_CREDENTIALS_FILE", raising=False)
+    monkeypatch.delenv("AWS_CONFIG_FILE", raising=False)
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "credentials").write_text("[writer]\naws_access_key_id = AK\naws_secret_access_key = SK\n")
+    assert s3a.hadoop_settings("s3://b/x", S3Access("writer", None)) == {
+        "fs.s3a.bucket.b.aws.credentials.provider": "cliplake.s3a.ProfileCredentialsProvider",
+        "fs.s3a.bucket.b.cliplake.profile": "writer",
+    }
+
+
+def test_s3a_provider_is_built_for_the_pinned_hadoop():
+    def hadoop_version(pom: str) -> str:
+        text = (REPO_ROOT / "conf" / "maven" / pom).read_text()
+        return re.search(r"<hadoop.version>(.+?)</hadoop.version>", text)[1]
+
+    assert hadoop_version("s3a-profile/pom.xml") == hadoop_version("pom.xml")
 
 
 # Commands whose lake goes through jobs.lake.Lake (dedup and shard still take local paths only).
