@@ -57,6 +57,8 @@ class SplitConfig:
     # How to reach s3:// sources and an s3:// clips_dir (profiles, endpoint); unused for local paths.
     input_access: S3Access = field(default_factory=S3Access)
     output_access: S3Access = field(default_factory=S3Access)
+    # Keep only each video's first N clips (0: all), as Cosmos-Curate's --limit-clips: cut after splitting, before transcoding.
+    limit_clips: int = 0
 
     def __post_init__(self):
         if self.splitting_algorithm not in ("transnetv2", "fixed-stride"):
@@ -67,6 +69,8 @@ class SplitConfig:
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.decode_threads < 1:
             raise ValueError(f"decode threads must be >= 1, got {self.decode_threads}")
+        if self.limit_clips < 0:
+            raise ValueError(f"--limit-clips must be >= 0, got {self.limit_clips}")
 
 
 def _cut_spans(path: str, info: VideoInfo, config: SplitConfig) -> tuple[list[tuple[int, int]], int]:
@@ -94,6 +98,8 @@ def split_video(source_path: str, local_path: str, config: SplitConfig) -> tuple
     cosmos_seconds = {}  # fixed-stride clips take Cosmos-Curate's ids, made from its float seconds
     if config.splitting_algorithm == "fixed-stride":
         cosmos_seconds = dict(zip(spans, config.fixed_stride.span_seconds(info.num_frames, info.fps)))
+    if config.limit_clips:  # the first N in time order; decoding for transcoding stops after the last
+        spans = sorted(spans)[:config.limit_clips]
     clips: list[dict] = []
     try:
         frames = prefetch(iter_video_frames(local_path, threads=config.decode_threads))

@@ -1,7 +1,8 @@
-"""Annotate the lake's clips: motion and aesthetic filters, embeddings, captions and previews.
+"""Annotate the lake's clips: motion, artificial-text and aesthetic filters, embeddings, captions and previews.
 
 Each stage maps a curate_udfs adapter over the clips that still lack its output, in the order
-Cosmos-Curate runs them: motion -> aesthetic -> embedding -> caption preparation -> captioning.
+Cosmos-Curate runs them: motion -> artificial text -> aesthetic -> embedding -> caption preparation
+-> captioning (the cheap CPU filters first, so fewer clips reach the models).
 Filtered clips (``filtered_by``) and clips with an error skip the later stages. Everything is
 keyed and merged, so a re-run (or a run after a crash) only does what is missing.
 """
@@ -23,6 +24,7 @@ from curate_udfs.captioning import prepare_caption_batches
 from curate_udfs.embedding import ALGORITHMS, DEFAULT_ALGORITHM, EmbeddingConfig, check_embedding, embedding_batches
 from curate_udfs.embedding import OUTPUT_COLUMNS as EMBEDDING_COLUMNS
 from curate_udfs.filters import aesthetic as aesthetic_filter
+from curate_udfs.filters import artificial_text as text_filter
 from curate_udfs.filters import motion as motion_filter
 from curate_udfs.storage import local_media
 from jobs import resources, tables
@@ -33,7 +35,8 @@ CLIP_INPUT = ["clip_id", "location", "fps", "num_frames", "width", "height"]
 
 # Cosmos-Curate's GPU shares per stage (sized for a 48 GB GPU), used when executors have GPUs and
 # no amount is given. Motion scoring here reads H.264 motion vectors on the CPU: no GPU by default.
-DEFAULT_GPUS = {"motion": 0.0, "aesthetic": 0.25, "embedding": 0.25, "captioning": 1.0}
+# OCR for the artificial-text filter runs on the CPU (onnxruntime) as well.
+DEFAULT_GPUS = {"motion": 0.0, "artificial_text": 0.0, "aesthetic": 0.25, "embedding": 0.25, "captioning": 1.0}
 
 
 def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +50,14 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
                    help="little motion: the stillest 256x256 patch's mean magnitude below this")
     g.add_argument("--motion-score-gpus-per-worker", type=float, default=None,
                    help="GPU share per motion task (runs on CPU here; default 0)")
+    t = text_filter.ArtificialTextConfig()
+    g.add_argument("--artificial-text-filter", choices=["disable", "enable", "score-only"], default=t.mode,
+                   help="OCR (PP-OCRv4, pip install 'cliplake[ocr]') finds burned-in text: subtitles, tickers, captions, "
+                        "title cards; enable: filter clips that have it")
+    g.add_argument("--artificial-text-threshold", type=float, default=t.threshold,
+                   help="burned-in text: a clip's score in [0, 1] (position, persistence, alignment, size, contrast "
+                        "of its text) at or above this")
+    g.add_argument("--artificial-text-frames", type=int, default=t.frames, help="frames OCR'd per clip, spread evenly")
     g.add_argument("--aesthetic-threshold", type=float, default=None,
                    help="filter clips scoring below this (unset: aesthetic filter off; negative: score only)")
     g.add_argument("--aesthetic-reduction", choices=["min", "mean"], default="min", help="how per-frame scores combine")
@@ -94,6 +105,7 @@ class AnnotateConfig:
     """Which stages run, with what settings and GPU shares; built and checked on the driver."""
 
     motion: motion_filter.MotionConfig | None = None
+    artificial_text: text_filter.ArtificialTextConfig | None = None
     aesthetic: aesthetic_filter.AestheticConfig | None = None
     embedding: EmbeddingConfig | None = None
     captioning: CaptioningConfig | None = None
@@ -107,13 +119,17 @@ class AnnotateConfig:
 def build_config(args: argparse.Namespace, lake: str) -> AnnotateConfig:
     """The stages ``args`` turn on, each validated (weights located) before any task runs."""
     options = vars(args)
-    motion_config = aesthetic_config = embedding_config = caption_config = None
+    motion_config = text_config = aesthetic_config = embedding_config = caption_config = None
     if options.get("motion_filter", "disable") != "disable":
         motion_config = motion_filter.MotionConfig(
             mode=args.motion_filter, global_mean_threshold=args.motion_global_mean_threshold,
             per_patch_min_256_threshold=args.motion_per_patch_min_256_threshold,
         )
         motion_filter.check_motion(motion_config)
+    if options.get("artificial_text_filter", "disable") != "disable":
+        text_config = text_filter.ArtificialTextConfig(
+            mode=args.artificial_text_filter, threshold=args.artificial_text_threshold, frames=args.artificial_text_frames)
+        text_filter.check_artificial_text(text_config)
     if options.get("aesthetic_threshold") is not None:
         aesthetic_config = aesthetic_filter.AestheticConfig(
             model=args.aesthetic_model, threshold=args.aesthetic_threshold, reduction=args.aesthetic_reduction)
@@ -126,7 +142,7 @@ def build_config(args: argparse.Namespace, lake: str) -> AnnotateConfig:
         caption_config = caption_config_from(args, lake)
     gpus = tuple((stage, options.get(f"{option}_gpus_per_worker")) for stage, option in
                  [("motion", "motion_score"), ("aesthetic", "aesthetic"), ("embedding", "embedding"), ("captioning", "captioning")])
-    return AnnotateConfig(motion_config, aesthetic_config, embedding_config, caption_config, gpus,
+    return AnnotateConfig(motion_config, text_config, aesthetic_config, embedding_config, caption_config, gpus,
                           retry_errors=options.get("retry_errors", False))
 
 
@@ -165,8 +181,8 @@ class Annotator:
 
     def __init__(self, spark: SparkSession, lake: str, config: AnnotateConfig, run_id: str):
         self.spark, self.lake, self.config, self.run_id = spark, lake, config, run_id
-        self.stats = {"num_filtered_motion": 0, "num_filtered_aesthetic": 0, "num_embedded_clips": 0,
-                      "num_captioned_clips": 0, "num_caption_windows": 0, "num_caption_output_tokens": 0,
+        self.stats = {"num_filtered_motion": 0, "num_filtered_artificial_text": 0, "num_filtered_aesthetic": 0,
+                      "num_embedded_clips": 0, "num_captioned_clips": 0, "num_caption_windows": 0, "num_caption_output_tokens": 0,
                       "num_annotation_errors": 0}
         self.stage_resources: dict[str, dict] = {}
         for stage in self._enabled_model_stages():  # a GPU request the cluster cannot meet fails now
@@ -174,8 +190,8 @@ class Annotator:
 
     def _enabled_model_stages(self) -> list[str]:
         c = self.config
-        return [name for name, on in [("motion", c.motion), ("aesthetic", c.aesthetic), ("embedding", c.embedding),
-                                      ("captioning", c.captioning)] if on]
+        return [name for name, on in [("motion", c.motion), ("artificial_text", c.artificial_text), ("aesthetic", c.aesthetic),
+                                      ("embedding", c.embedding), ("captioning", c.captioning)] if on]
 
     def _gpus(self, stage: str) -> float | None:
         """The stage's GPU share: as given, else Cosmos-Curate's default when executors have GPUs."""
@@ -193,6 +209,10 @@ class Annotator:
             self._filter("motion", lambda batches, config, gpu_addresses: motion_filter.motion_batches(batches, config),
                          c.motion, "motion_global_mean",
                          ["motion_global_mean", "motion_per_patch_min_256"], motion_filter.OUTPUT_COLUMNS, rows_per_task=16)
+        if c.artificial_text:
+            self._filter("artificial_text", text_filter.artificial_text_batches, c.artificial_text,
+                         "artificial_text_score", ["artificial_text_score", "artificial_text"], text_filter.OUTPUT_COLUMNS,
+                         rows_per_task=16)
         if c.aesthetic:
             self._filter("aesthetic", aesthetic_filter.aesthetic_batches, c.aesthetic, "aesthetic_score",
                          ["aesthetic_score"], aesthetic_filter.OUTPUT_COLUMNS, rows_per_task=32)
@@ -328,8 +348,9 @@ def _gpu_option(stage: str) -> str:
 
 def report(summary: dict) -> None:
     """The annotation counts of a run, when any stage ran."""
-    names = ["num_filtered_motion", "num_filtered_aesthetic", "num_embedded_clips", "num_captioned_clips",
-             "num_caption_windows", "num_caption_output_tokens", "num_annotation_errors"]
+    names = ["num_filtered_motion", "num_filtered_artificial_text", "num_filtered_aesthetic", "num_embedded_clips",
+             "num_captioned_clips", "num_caption_windows", "num_caption_output_tokens", "num_annotation_errors"]
     if any(summary.get(n) for n in names):
-        print_table(["filtered: motion", "aesthetic", "embedded", "captioned", "windows", "output tokens", "clip errors"],
+        print_table(["filtered: motion", "artificial text", "aesthetic", "embedded", "captioned", "windows", "output tokens",
+                     "clip errors"],
                     [[summary.get(n) or 0 for n in names]])

@@ -36,8 +36,10 @@ def _pending_sources(spark: SparkSession, lake: Lake, version: str, retry_errors
     clips = tables.read_table(spark, lake, "clips").where("filtered_by IS NULL")
     if not retry_errors:
         clips = clips.where("error IS NULL")
-    done = tables.read_table(spark, lake, "captions").where(F.col("annotation_version") == version).select("clip_id")
-    pending = (clips.join(done, "clip_id", "left_anti").groupBy("source_path")
+    if tables.exists(spark, lake, "captions"):  # (a dry run over a lake without one: nothing is captioned yet)
+        done = tables.read_table(spark, lake, "captions").where(F.col("annotation_version") == version).select("clip_id")
+        clips = clips.join(done, "clip_id", "left_anti")
+    pending = (clips.groupBy("source_path")
                .agg(F.coalesce(F.sum("num_bytes"), F.lit(0)).alias("num_bytes")).orderBy("source_path")
                .persist(StorageLevel.MEMORY_AND_DISK))
     row = pending.agg(F.count("*").alias("n"), F.sum("num_bytes").alias("bytes")).first()
@@ -47,13 +49,14 @@ def _pending_sources(spark: SparkSession, lake: Lake, version: str, retry_errors
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     """Caption every clip in play that has no captions of ``--annotation-version``; returns the ``runs`` row."""
     started = datetime.now(timezone.utc)
-    lake = Lake.from_args(args).open(spark, for_writing=True)
+    lake = Lake.from_args(args).open(spark, for_writing=not args.dry_run)
     if not tables.exists(spark, lake, "clips"):
         raise ValueError(f"{lake} holds no clips table: run `cliplake split {lake.cli_options()}` first")
     config = annotate.AnnotateConfig(captioning=annotate.caption_config_from(args, lake.root), retry_errors=args.retry_errors,
                                      gpus=(("captioning", args.captioning_gpus_per_worker),))
     run_id = str(uuid.uuid4())
-    tables.ensure_table(spark, lake, "captions")
+    if not args.dry_run:  # a dry run writes nothing, not even an empty table
+        tables.ensure_table(spark, lake, "captions")
     pending, num_sources, num_bytes = _pending_sources(spark, lake, args.annotation_version, args.retry_errors)
     sizer = work_plan.WaveSizer(args.commit_every_videos, args.commit_every_seconds, spark.sparkContext.defaultParallelism)
     try:

@@ -11,6 +11,7 @@ import importlib.util
 import sys
 
 from curate_udfs.errors import EnvironmentProblem, LakeConflict, StorageError
+from jobs import config_file
 
 COMMANDS = {  # name -> (module under jobs/, summary)
     "split": ("split_annotate", "split videos into shot clips, transcode, filter, embed and caption them (Cosmos split-annotate)"),
@@ -43,25 +44,49 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=summary, description=summary,
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         sub.add_argument("--verbose", action="store_true",
-                         help="show the full stack trace of an expected failure (disk full, conflicts, storage refused...)")
+                         help="show Spark's own log (WARN and up; errors only without it) and the full stack trace of "
+                              "an expected failure (disk full, conflicts, storage refused...)")
         sub.add_argument("--spark-profile", default="local",
                          help=f"jobs/profiles/{{profile}}.conf used when cliplake starts Spark itself ({', '.join(PROFILES)}); "
                               "ignored under spark-submit and on Databricks")
+        sub.add_argument("--config", metavar="FILE", default=None,
+                         help="YAML or JSON file of this command's options (keys: long option names, e.g. "
+                              "motion-filter: enable; lists for options taking several values; true/false for flags); "
+                              "options on the command line win")
         _module(name).add_arguments(sub)
     return parser
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """``argv`` (default: ``sys.argv[1:]``) parsed, with the options of its ``--config FILE`` filled in.
+
+    Example: ``parse_args(["dedup", "--config", "dedup.yaml", "--n-clusters", "8"])``: the file's
+    options, ``--n-clusters`` from the command line. A config file that cannot be used (unknown key,
+    a value its option refuses) prints one line and exits with status 2, as argparse does.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        argv = config_file.expand(argv, build_parser)
+    except config_file.ConfigError as e:
+        command = next((t for t in argv if t in COMMANDS), None)
+        print(f"cliplake{' ' + command if command else ''}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return build_parser().parse_args(argv)
+
+
 def run_command(argv: list[str] | None = None):
     """Parse ``argv`` and run the command; returns what the pipeline returns (its ``runs`` row)."""
-    from jobs import failures, presigned
+    from jobs import failures, presigned, progress
     from jobs.session import get_spark
 
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         presigned.check_options(args)
-        spark = get_spark(args.spark_profile, f"cliplake-{args.command}")
+        progress.interval_from_env()  # a wrong CLIPLAKE_PROGRESS_INTERVAL fails before Spark starts
+        spark = get_spark(args.spark_profile, f"cliplake-{args.command}", verbose=args.verbose)
         with presigned.staged(args):  # no-op unless --input/--output-presigned-s3-url
-            return _module(args.command).run(spark, args)
+            with progress.shown(spark):  # a line per running stage on stderr
+                return _module(args.command).run(spark, args)
     except (EnvironmentProblem, ValueError, StorageError, LakeConflict) as e:
         # Wrong options or a missing piece of the environment: one clear line, no traceback.
         if args.verbose:

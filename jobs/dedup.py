@@ -13,6 +13,7 @@ leave nothing stale; ``dedup_summary`` and ``runs`` gain this run's rows.
 import argparse
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
@@ -46,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     io.add_argument("--export-cosmos-layout", default=None, metavar="DIR",
                     help="also write Cosmos-Curate's clustering_results/ and extraction/ files under DIR (folder or s3://)")
     storage_options.add_lake_arguments(io)
+    io.add_argument("--dry-run", action="store_true",
+                    help="print the plan (model, embeddings, clusters, training rows, eps, rows replaced) and stop: "
+                         "no k-means, nothing written")
 
     d, s = dedup_kmeans.KMeansConfig(), SemDedupConfig()
     km = parser.add_argument_group("clustering")
@@ -161,23 +165,49 @@ def _write(spark: SparkSession, lake: "Lake | str", model: str, run_id: str, pru
     return results
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> dict:
-    """Run the dedup pipeline; returns the ``runs`` row it wrote plus model, backend and summary."""
-    started, t0 = datetime.now(timezone.utc), time.perf_counter()
-    run_id = str(uuid.uuid4())
-    lake = Lake.from_args(args).open(spark, for_writing=True)
+@dataclass(frozen=True)
+class _Inputs:
+    """What a run reads, checked before any work: the lakes, the configs, the model and its embeddings."""
+
+    lake: Lake
+    source: Lake
+    kmeans: dedup_kmeans.KMeansConfig
+    prune: SemDedupConfig
+    backend: str
+    model: str
+    points: DataFrame
+    total: int
+
+
+def _inputs(spark: SparkSession, args: argparse.Namespace, *, for_writing: bool) -> _Inputs:
+    lake = Lake.from_args(args).open(spark, for_writing=for_writing)
     source = lake
     if args.input_embeddings_path:  # another lake's folder
         source = Lake.at(args.input_embeddings_path, access=S3Access(profile_name=args.input_s3_profile_name))
         source = source.open(spark, for_writing=False)
-    if args.export_cosmos_layout and objectstore.is_s3(args.export_cosmos_layout):
-        s3a.configure(spark, args.export_cosmos_layout, lake.access)  # Spark writes the embeddings parquet there
     kmeans_config, prune_config = build_configs(args)
     backend = dedup_kmeans.choose_backend(spark, kmeans_config)
     model = choose_model(spark, source, args.embedding_model)
     points, total = model_embeddings(spark, source, model)
     if total < kmeans_config.n_clusters:
         raise ValueError(f"--n-clusters {kmeans_config.n_clusters} is more than the {total} embeddings of {model!r}")
+    return _Inputs(lake, source, kmeans_config, prune_config, backend, model, points, total)
+
+
+def run(spark: SparkSession, args: argparse.Namespace) -> dict:
+    """Run the dedup pipeline; returns the ``runs`` row it wrote plus model, backend and summary.
+
+    With ``--dry-run``: prints and returns the plan (:func:`_print_plan`), writing nothing.
+    """
+    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    run_id = str(uuid.uuid4())
+    inputs = _inputs(spark, args, for_writing=not args.dry_run)
+    if args.dry_run:
+        return _print_plan(spark, inputs, args.export_cosmos_layout)
+    lake, model, points, total = inputs.lake, inputs.model, inputs.points, inputs.total
+    kmeans_config, prune_config, backend = inputs.kmeans, inputs.prune, inputs.backend
+    if args.export_cosmos_layout and objectstore.is_s3(args.export_cosmos_layout):
+        s3a.configure(spark, args.export_cosmos_layout, lake.access)  # Spark writes the embeddings parquet there
 
     training = dedup_kmeans.training_rows(points, total, kmeans_config)
     training = training.select(unit_vectors("embedding").alias("embedding"))
@@ -196,6 +226,28 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
                "kmeans_s": kmeans_s, "summary": summary}
     _report(outcome, lake)
     return outcome
+
+
+def _print_plan(spark: SparkSession, inputs: _Inputs, export_layout: str | None) -> dict:
+    """--dry-run: what a run would read, compute and replace, from counts alone (no k-means, no writes)."""
+    k, p = inputs.kmeans, inputs.prune
+    wanted = k.max_points_per_centroid * k.n_clusters
+    training = inputs.total if not wanted or wanted >= inputs.total else wanted  # (about: a seeded sample)
+    replaced = 0
+    if tables.exists(spark, inputs.lake, "semantic_dedup"):
+        replaced = tables.read_table(spark, inputs.lake, "semantic_dedup").where(F.col("model") == inputs.model).count()
+    plan = {"model": inputs.model, "num_embeddings": inputs.total, "n_clusters": k.n_clusters, "kmeans_backend": inputs.backend,
+            "num_training_rows": training, "eps_to_extract": list(p.eps_to_extract), "num_rows_replaced": replaced}
+    print(f"model {inputs.model}: {inputs.total} embeddings in {inputs.source}")
+    print(f"k-means: {k.n_clusters} clusters on {inputs.backend}, trained on {'about ' if training < inputs.total else ''}"
+          f"{training} rows, at most {k.max_iter} iterations, seed {k.random_state}")
+    print(f"semdedup: order by {p.sim_metric}, keep {p.which_to_keep}, tiles of {p.tile_size} rows")
+    print_table(["eps", "duplicate when cosine_sim_score >="], [[eps, f"{1 - eps:g}"] for eps in p.eps_to_extract])
+    print(f"would replace {replaced} semantic_dedup rows of this model (and its dedup_centroids) in {inputs.lake}, "
+          f"add {len(p.eps_to_extract)} dedup_summary rows and a runs row"
+          + (f"; and write Cosmos-Curate's layout under {export_layout}" if export_layout else ""))
+    print("dry run: nothing written")
+    return plan
 
 
 def _report(outcome: dict, lake: Lake) -> None:

@@ -1,14 +1,17 @@
 """Build the SparkSession a job runs in, from a profile in conf/, or take the one it was given."""
 
+import contextlib
 import os
 import re
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import Iterator
 
 from pyspark.sql import SparkSession
 
 from curate_udfs.errors import EnvironmentProblem
+from jobs import jvm_output
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Spark profiles ship inside the package, so a pip-installed cliplake has them too.
@@ -104,9 +107,42 @@ def s3a_jars() -> list[str]:
     """hadoop-aws, the AWS SDK bundle and their helpers from the cache folder (empty when not fetched).
 
     They go on the JVM class path rather than ``spark.jars``: the SDK bundle is over 500 MB and
-    ``spark.jars`` would copy it into every executor's work folder.
+    ``spark.jars`` would copy it into every executor's work folder. See :func:`_add_s3a_jars` for where.
     """
     return sorted(str(p) for p in JARS_DIR.glob("*.jar") if not p.name.startswith("delta-"))
+
+
+def _add_s3a_jars(settings: dict[str, str]) -> list[str]:
+    """Put :func:`s3a_jars` on the class path *after* Spark's own JARs; returns the driver's share.
+
+    The SDK bundle carries unshaded copies of slf4j-api 1.7, netty and httpclient. Ahead of Spark's
+    JARs (where ``spark.*.extraClassPath`` puts entries) its slf4j 1.7 wins, finds no 1.x binding
+    and sends Spark's whole log to the no-op logger ("SLF4J: Defaulting to no-operation (NOP)
+    logger"). ``SPARK_DIST_CLASSPATH`` goes after Spark's JARs: cliplake sets it for the driver JVM
+    it starts (see :func:`_class_path_after_spark`), and executors of a local master inherit it
+    (``local-cluster`` workers run inside the driver). Executors of a remote master keep
+    ``spark.executor.extraClassPath``: there the JARs must be at the same path anyway.
+    """
+    jars = s3a_jars()
+    if jars and not settings.get("spark.master", "local").startswith("local"):
+        key = "spark.executor.extraClassPath"
+        settings[key] = os.pathsep.join(filter(None, [settings.get(key), *jars]))
+    return jars
+
+
+@contextlib.contextmanager
+def _class_path_after_spark(jars: list[str]) -> Iterator[None]:
+    """``jars`` after Spark's own on the class path of a JVM that PySpark starts in this block."""
+    before = os.environ.get("SPARK_DIST_CLASSPATH")
+    if jars:
+        os.environ["SPARK_DIST_CLASSPATH"] = os.pathsep.join(filter(None, [before, *jars]))
+    try:
+        yield
+    finally:  # the JVM has read it; later subprocesses (spark-submit, ffmpeg) should not
+        if before is None:
+            os.environ.pop("SPARK_DIST_CLASSPATH", None)
+        else:
+            os.environ["SPARK_DIST_CLASSPATH"] = before
 
 
 def launched_by_spark_submit() -> bool:
@@ -133,7 +169,7 @@ def put_wheels_on_python_path(spark: SparkSession) -> None:
             context._python_includes.append(name)
 
 
-def get_spark(profile: str | None = None, app_name: str = "cliplake") -> SparkSession:
+def get_spark(profile: str | None = None, app_name: str = "cliplake", verbose: bool = False) -> SparkSession:
     """The active or platform session (spark-submit, notebooks, Databricks), or a new one from ``profile``.
 
     Example::
@@ -141,7 +177,8 @@ def get_spark(profile: str | None = None, app_name: str = "cliplake") -> SparkSe
         spark = get_spark("local-cluster", "cliplake-split")
 
     A profile only applies when this call creates the session; settings of an existing session
-    (for example those given to spark-submit) are kept as they are.
+    (for example those given to spark-submit) are kept as they are. A session created here is
+    quiet (Spark's errors only, see :mod:`jobs.jvm_output`) unless ``verbose``.
     """
     active = SparkSession.getActiveSession()
     if active is not None:
@@ -152,15 +189,16 @@ def get_spark(profile: str | None = None, app_name: str = "cliplake") -> SparkSe
         put_wheels_on_python_path(spark)
         return spark
     settings = read_profile(profile or "local")
+    driver_jars = []
     if settings.pop("cliplake.delta.jars", "fetch") == "fetch":
         jars = delta_jars()
         if jars:
             settings["spark.jars"] = ",".join(filter(None, [settings.get("spark.jars"), *jars]))
         else:  # no `make jars` folder (cliplake installed with pip): Spark fetches Delta at start
             settings["spark.jars.packages"] = ",".join(filter(None, [settings.get("spark.jars.packages"), delta_package()]))
-        for side in ("driver", "executor"):
-            key = f"spark.{side}.extraClassPath"
-            settings[key] = os.pathsep.join(filter(None, [settings.get(key), *s3a_jars()]))
+        driver_jars = _add_s3a_jars(settings)
+    if not verbose:
+        jvm_output.add_quiet_logging(settings)
     # Python workers run this interpreter, so they import the same installed packages. PySpark
     # reads the environment variable when it starts the context from Python (the conf key only
     # reaches executors); both are set so local and cluster executors agree.
@@ -173,8 +211,9 @@ def get_spark(profile: str | None = None, app_name: str = "cliplake") -> SparkSe
     builder = SparkSession.builder.appName(app_name)
     for key, value in settings.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
+    with _class_path_after_spark(driver_jars), jvm_output.held_back_while_starting(verbose):
+        spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN" if verbose else jvm_output.QUIET_LEVEL)
     _quiet(spark, "org.apache.spark.rdd.MapPartitionsRDD")  # "locally checkpointed" notes on every MERGE
     return spark
 

@@ -113,6 +113,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="encoder of video2world window mp4s (clips with one window are copied as they are)")
     tar.add_argument("--transcode-encoder-preset", default=None, help="encoder preset (default: veryfast for libx264, p4 for nvenc)")
     tar.add_argument("--transcode-crf", type=int, default=23, help="constant quality of the window mp4s")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the plan (samples, left-out clips, bins, groups, files to write, skip and remove) "
+                             "and stop: nothing written, not even the dataset folder")
 
 
 @dataclass(frozen=True)
@@ -202,13 +205,16 @@ def build_config(args: argparse.Namespace) -> ShardJobConfig:
     )
 
 
-def check_environment(spark: SparkSession, config: ShardJobConfig) -> None:
-    """Tables present, weights found, encoder available, GPU request possible, dataset writable: before any work."""
+def check_environment(spark: SparkSession, config: ShardJobConfig, for_writing: bool = True) -> None:
+    """Tables present, weights found, encoder available, GPU request possible, dataset writable: before any work.
+
+    ``for_writing=False`` (a dry run) skips what writes: the probe object of an s3:// dataset, the lake's format check.
+    """
     # s3a for s3:// lakes (the manifest is written to the clip lake); the dataset bucket must take writes.
-    config.lake.open(spark, for_writing=True)
+    config.lake.open(spark, for_writing=for_writing)
     if config.dedup_lake:
         config.dedup_lake.open(spark, for_writing=False)
-    if objectstore.is_s3(config.dataset_root):
+    if for_writing and objectstore.is_s3(config.dataset_root):
         objectstore.check_writable(config.dataset_root, config.access)
     for name in ("clips", "captions"):
         if not tables.exists(spark, config.lake, name):
@@ -506,12 +512,17 @@ class _Writer:
             tables.merge_rows(self.spark, self.config.lake, "shards", frame)
 
 
-def _retire_stale(spark: SparkSession, config: ShardJobConfig, planned_paths: set[str]) -> int:
-    """Files of this dataset and version the manifest lists but the plan no longer has: files and rows removed."""
+def _stale_paths(spark: SparkSession, config: ShardJobConfig, planned_paths: set[str]) -> list[str]:
+    """Files of this dataset and version the manifest lists but the plan no longer has."""
     mine = _dataset_manifest(spark, config)
     if mine is None:
-        return 0
-    stale = [r.tar_path for r in mine.select("tar_path").collect() if r.tar_path not in planned_paths]
+        return []
+    return [r.tar_path for r in mine.select("tar_path").collect() if r.tar_path not in planned_paths]
+
+
+def _retire_stale(spark: SparkSession, config: ShardJobConfig, planned_paths: set[str]) -> int:
+    """The stale files (:func:`_stale_paths`) and their manifest rows removed; how many."""
+    stale = _stale_paths(spark, config, planned_paths)
     for path in stale:
         remove_quietly(join(config.dataset_root, path), config.access)
     if stale:
@@ -547,13 +558,15 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     """Run the shard pipeline; returns the ``runs`` row it wrote."""
     started = datetime.now(timezone.utc)
     config = build_config(args)
-    check_environment(spark, config)
+    check_environment(spark, config, for_writing=not args.dry_run)
     run_id = str(uuid.uuid4())
     samples, counts, read = select_samples(spark, config)
     planned = assign_tars(samples, config, counts).localCheckpoint(eager=True)  # one plan for every step below
     groups = plan_groups(planned, config)
     done = complete_groups(spark, config, groups)
     pending = [g for g in groups if g["group_key"] not in done]
+    if args.dry_run:
+        return _print_plan(spark, config, counts, groups, pending)
     old_bins = set() if config.video2world else _manifest_bins(spark, config)
 
     writer = _Writer(spark, config, run_id)
@@ -579,6 +592,27 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     )
     _report(summary, errors, counts, wdinfos, config)
     return summary
+
+
+def _print_plan(spark: SparkSession, config: ShardJobConfig, counts: dict, groups: list[dict], pending: list[dict]) -> dict:
+    """--dry-run: the samples, the groups planned and which files a run would write, skip and remove."""
+    stale = _stale_paths(spark, config, {p for g in groups for p in g["paths"]})
+    files = "files" if config.video2world else "tars"
+    plan = {"num_shard_samples": sum(g["num_samples"] for g in groups), "num_groups": len(groups),
+            "num_bins": len({g["bin_dir"] for g in groups}), "num_groups_pending": len(pending),
+            "num_tars_to_write": sum(len(g["paths"]) for g in pending),
+            "num_tars_to_skip": sum(len(g["paths"]) for g in groups) - sum(len(g["paths"]) for g in pending),
+            "num_tars_to_remove": len(stale), **counts}
+    print_table(["samples", "bins", "groups" if config.video2world else "tar groups", f"{files} to write", "skip (complete)",
+                 "remove (stale)", "filtered clips", "duplicates", "no captions", "under 5 s"],
+                [[plan["num_shard_samples"], plan["num_bins"], plan["num_groups"], plan["num_tars_to_write"],
+                  plan["num_tars_to_skip"], plan["num_tars_to_remove"], counts["num_filtered_clips"],
+                  counts.get("num_deduplicated_clips", 0), counts["num_clips_without_captions"],
+                  counts.get("num_clips_too_short", 0)]])
+    target = config.dataset_root if config.video2world else join(config.dataset_root, config.annotation_version)
+    print(f"dry run: nothing written; a run would write {plan['num_tars_to_write']} {files} under {target} "
+          f"in waves, and their manifest rows to the shards table of {config.lake}")
+    return plan
 
 
 def _manifest_bins(spark: SparkSession, config: ShardJobConfig) -> set[str]:

@@ -46,6 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     storage_options.add_lake_arguments(io, presigned_output=True)
     io.add_argument("--limit", type=int, default=0, help="process at most N listed videos (0: all)")
     io.add_argument("--retry-errors", action="store_true", help="process again videos whose earlier run ended in error")
+    io.add_argument("--limit-clips", type=int, default=0,
+                    help="keep only the first N clips of each video, in time order (0: all), as Cosmos-Curate: the "
+                         "video is split as usual, then only those clips are transcoded, written, annotated and counted. "
+                         "A video split under a limit is done: a later run without it does not add its other clips")
     work_plan.add_wave_arguments(parser)
     from jobs import split_stream  # (it builds on this module)
 
@@ -110,6 +114,7 @@ def build_config(args: argparse.Namespace, clips_dir: str, task_cpus: int = 1,
         device=args.transnetv2_device,
         input_access=S3Access(profile_name=getattr(args, "input_s3_profile_name", None)),
         output_access=output_access or S3Access(),
+        limit_clips=getattr(args, "limit_clips", 0),
     )
 
 
@@ -124,13 +129,13 @@ def _pending_videos(spark: SparkSession, lake: Lake, listed: DataFrame, retry_er
 
 
 def _plan(spark: SparkSession, lake: Lake, listed: DataFrame, retry_errors: bool) -> tuple[DataFrame, dict]:
-    """The pending videos (cached, to be streamed back wave by wave) and the counts: listed, skipped, pending, bytes."""
-    listed = listed.persist(StorageLevel.MEMORY_AND_DISK)
+    """The pending videos (cached, to be streamed back wave by wave) and the counts: listed, skipped, pending, bytes.
+
+    Cache ``listed`` first when it is used again: it may be a listing of a whole bucket."""
     pending = _pending_videos(spark, lake, listed, retry_errors).persist(StorageLevel.MEMORY_AND_DISK)
     unknown = F.lit(work_plan.UNKNOWN_VIDEO_BYTES)
     row = pending.agg(F.count("*").alias("pending"), F.sum(F.coalesce("num_bytes", unknown)).alias("bytes")).first()
     num_listed = listed.count()
-    listed.unpersist()
     return pending, {"num_input_videos": num_listed, "num_skipped_videos": num_listed - row.pending,
                      "num_pending_videos": row.pending, "pending_bytes": int(row.bytes or 0)}
 
@@ -222,6 +227,7 @@ class SplitRun:
     def split(self, listed: DataFrame) -> None:
         """Split the listed videos not yet done, committing in waves, and annotate their clips."""
         spark, lake = self.spark, self.lake
+        listed = listed.persist(StorageLevel.MEMORY_AND_DISK)  # planned now, its clips annotated at the end
         pending, plan = _plan(spark, lake, listed, self.args.retry_errors)
         self.listed += plan["num_input_videos"]
         self.skipped += plan["num_skipped_videos"]
@@ -247,6 +253,7 @@ class SplitRun:
             pending.unpersist()
         if plan["num_input_videos"]:  # clips of every listed video, including ones split by an earlier (maybe interrupted) run
             self.annotated = self.annotator.run(listed)
+        listed.unpersist()
 
     def record(self, status: str) -> dict:
         """The run's ``runs`` row, as it stands."""
@@ -274,10 +281,24 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     listed = job.listed_videos()
     if args.dry_run:
         job.lake.open(spark, for_writing=False)  # (an s3:// lake's tables are read through S3A)
-        return _print_plan(spark, job.lake, listed, args.retry_errors, job.sizer)
+        plan = _print_plan(spark, job.lake, listed, args.retry_errors, job.sizer)
+        plan["stages"] = _stages(job)
+        print(f"stages: {', '.join(plan['stages'])}")
+        return plan
     job.open_lake()
     job.split(listed)
     return job.finish()
+
+
+def _stages(job: SplitRun) -> list[str]:
+    """The stages a run would run, in order (for --dry-run)."""
+    c = job.config
+    limit = f", first {c.limit_clips} clips per video" if c.limit_clips else ""
+    stages = [f"split ({c.splitting_algorithm}{limit})", f"transcode ({c.encoder.encoder})",
+              *job.annotator._enabled_model_stages()]
+    if job.args.generate_cosmos_predict_dataset == "predict2":
+        stages.append("video2world dataset")
+    return stages
 
 
 def _video2world_arguments(args: argparse.Namespace, lake: Lake) -> argparse.Namespace:
@@ -301,9 +322,11 @@ def _video2world_arguments(args: argparse.Namespace, lake: Lake) -> argparse.Nam
 
 def _print_plan(spark: SparkSession, lake: Lake, listed: DataFrame, retry_errors: bool, sizer: work_plan.WaveSizer) -> dict:
     """--dry-run: what a run would do, without doing it."""
+    listed = listed.persist(StorageLevel.MEMORY_AND_DISK)  # (counted and anti-joined: listed once)
     pending, plan = _plan(spark, lake, listed, retry_errors)
     first, sizes = next(listing.waves_of(pending, sizer), ([], []))
     pending.unpersist()
+    listed.unpersist()
     plan.update(first_wave_videos=len(first), first_wave_tasks=len(_tasks(spark, first, sizes)) if first else 0,
                 min_waves=-(-plan["num_pending_videos"] // sizer.every_videos))
     print_table(["listed", "done already", "pending", "first wave", "its tasks", "waves (at least)"],

@@ -46,6 +46,8 @@ CLIPS = with_fields(
     T.StructField("motion_global_mean", T.DoubleType()),
     T.StructField("motion_per_patch_min_256", T.DoubleType()),
     T.StructField("aesthetic_score", T.DoubleType()),
+    T.StructField("artificial_text_score", T.DoubleType()),
+    T.StructField("artificial_text", T.StringType()),  # the distinct lines OCR read, newline-separated
     T.StructField("filtered_by", T.StringType()),
     T.StructField("error", T.StringType()),
     RUN_ID,
@@ -97,6 +99,7 @@ RUNS = T.StructType([
     # annotation counts (split and caption pipelines)
     T.StructField("num_filtered_motion", T.LongType()),
     T.StructField("num_filtered_aesthetic", T.LongType()),
+    T.StructField("num_filtered_artificial_text", T.LongType()),
     T.StructField("num_embedded_clips", T.LongType()),
     T.StructField("num_captioned_clips", T.LongType()),
     T.StructField("num_caption_windows", T.LongType()),

@@ -8,7 +8,8 @@ import sys
 import pytest
 from PIL import Image
 
-from curate_udfs.testing.synthetic import write_video
+from curate_udfs.testing.synthetic import scene_frame, write_video
+from curate_udfs.testing.text_clips import subtitle, write_clip
 from jobs import tables
 from jobs.cli import run_command
 from jobs.session import CONF_DIR, JARS_DIR, REPO_ROOT
@@ -39,10 +40,12 @@ def rows(spark, lake, name, where="true"):
 
 @pytest.fixture(scope="module")
 def motion_inputs(tmp_path_factory):
-    """Two 384x256 single-shot videos: one static, one panning 4 px per frame."""
+    """Three 384x256 single-shot videos: one static, one panning 4 px per frame, and that pan with a subtitle."""
     folder = tmp_path_factory.mktemp("motion_input")
     write_video(str(folder / "static.mp4"), [PAN_FRAMES], width=384, height=256, fps=FPS, speed=0.0)
     write_video(str(folder / "pan.mp4"), [PAN_FRAMES], width=384, height=256, fps=FPS, speed=4.0)
+    write_clip(str(folder / "subtitled.mp4"),
+               [subtitle(scene_frame(0, i, 384, 256, 4.0), "Every clip tells a story") for i in range(PAN_FRAMES)], fps=FPS)
     return folder
 
 
@@ -55,8 +58,9 @@ def caption_options(tiny_models, *extra):
 def lake(spark, motion_inputs, tiny_models, tmp_path_factory):
     lake = tmp_path_factory.mktemp("annotated")
     summary = run_command(["split", "--input-video-path", str(motion_inputs), "--output-path", str(lake),
-                           "--motion-filter", "enable", "--generate-previews", *caption_options(tiny_models)])
-    assert summary["num_clips"] == 2 and summary["num_error_videos"] == 0
+                           "--motion-filter", "enable", "--artificial-text-filter", "enable", "--generate-previews",
+                           *caption_options(tiny_models)])
+    assert summary["num_clips"] == 3 and summary["num_error_videos"] == 0
     return lake
 
 
@@ -71,6 +75,13 @@ def test_motion_filter_marks_the_static_clip(spark, lake):
     assert pan.filtered_by is None and pan.motion_global_mean > 10 * 0.00098
     assert pan.motion_per_patch_min_256 > 0.000001
     assert static.error is None and pan.error is None
+
+
+def test_artificial_text_filter_marks_the_subtitled_clip(spark, lake):
+    subtitled, pan, static = (clip_of(spark, lake, f"{name}.mp4") for name in ("subtitled", "pan", "static"))
+    assert (subtitled.filtered_by, pan.filtered_by) == ("artificial_text", None)
+    assert subtitled.artificial_text_score >= 0.5 > pan.artificial_text_score and "story" in subtitled.artificial_text
+    assert static.artificial_text_score is None  # filtered by motion first: never OCR'd
 
 
 def test_embeddings_only_for_clips_in_play(spark, lake):
@@ -99,18 +110,19 @@ def test_captions_per_window_with_previews(spark, lake, tiny_models):
 
 def test_runs_row_counts_annotations(spark, lake):
     [run] = rows(spark, lake, "runs")
-    assert (run.num_filtered_motion, run.num_embedded_clips, run.num_captioned_clips) == (1, 1, 1)
+    assert (run.num_filtered_motion, run.num_filtered_artificial_text, run.num_embedded_clips,
+            run.num_captioned_clips) == (1, 1, 1, 1)
     assert run.num_caption_windows == len(expected_windows(PAN_FRAMES, WINDOW))
     assert run.num_annotation_errors == 0
-    assert set(json.loads(run.stage_resources)) == {"motion", "embedding", "caption_prep", "captioning"}
+    assert set(json.loads(run.stage_resources)) == {"motion", "artificial_text", "embedding", "caption_prep", "captioning"}
 
 
 def test_rerun_changes_nothing(spark, lake, motion_inputs, tiny_models):
     names = ["clips", "clip_embeddings", "captions"]
     before = {name: tables.latest_version(spark, lake, name) for name in names}
     summary = run_command(["split", "--input-video-path", str(motion_inputs), "--output-path", str(lake),
-                           "--motion-filter", "enable", *caption_options(tiny_models)])
-    assert summary["num_skipped_videos"] == 2 and summary["num_caption_windows"] == 0
+                           "--motion-filter", "enable", "--artificial-text-filter", "enable", *caption_options(tiny_models)])
+    assert summary["num_skipped_videos"] == 3 and summary["num_caption_windows"] == 0
     assert {name: tables.latest_version(spark, lake, name) for name in names} == before
 
 

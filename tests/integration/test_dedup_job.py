@@ -189,3 +189,30 @@ def test_mixed_embedding_lengths_are_refused(spark, tmp_path, data, ids, capsys)
     with pytest.raises(SystemExit):
         dedup(lake)
     assert "different lengths (32 to 64)" in capsys.readouterr().err
+
+
+def lake_state(spark, lake):
+    """Every file under the lake (path, size) and each table's latest Delta version."""
+    files = {(os.path.relpath(os.path.join(d, n), lake), os.path.getsize(os.path.join(d, n)))
+             for d, _, names in os.walk(lake) for n in names}
+    versions = {t: tables.latest_version(spark, lake, t) for t in sorted(os.listdir(lake)) if tables.exists(spark, lake, t)}
+    return files, versions
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(spark, lake, first_run, tmp_path, capsys):
+    before = lake_state(spark, lake)
+    capsys.readouterr()
+    plan = dedup(lake, "--eps-to-extract", 0.01, 0.1, "--kmeans-max-points-per-centroid", 100, "--dry-run")
+    out = capsys.readouterr().out
+    assert plan == {"model": MODEL, "num_embeddings": 600, "n_clusters": 3, "kmeans_backend": "spark",
+                    "num_training_rows": 300, "eps_to_extract": [0.01, 0.1], "num_rows_replaced": 600}
+    assert f"model {MODEL}: 600 embeddings" in out and "3 clusters on spark, trained on about 300 rows" in out
+    assert "would replace 600 semantic_dedup rows" in out and "add 2 dedup_summary rows" in out
+    assert [line.split()[:2] for line in out.splitlines() if line.startswith("0.")] == [["0.01", "0.99"], ["0.1", "0.9"]]
+    assert lake_state(spark, lake) == before
+    # Another lake as the output: not even its folder appears.
+    elsewhere = tmp_path / "new-lake"
+    plan = run_command(["dedup", "--output-path", str(elsewhere), "--input-embeddings-path", str(lake),
+                        "--embedding-model", "small-model", "--n-clusters", "2", "--dry-run"])
+    assert (plan["model"], plan["num_embeddings"], plan["num_rows_replaced"]) == ("small-model", 50, 0)
+    assert not elsewhere.exists() and lake_state(spark, lake) == before

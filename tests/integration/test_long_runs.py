@@ -124,7 +124,23 @@ def test_thousands_of_missing_paths_share_a_few_tasks(spark, tmp_path):
 
 def test_dry_run_plans_without_writing(inputs, tmp_path, capsys):
     plan = run_command(["split", "--input-video-path", str(inputs), "--output-path", str(tmp_path / "lake"), "--dry-run", *FIXED,
-                        "--no-generate-captions",
+                        "--no-generate-captions", "--motion-filter", "score-only", "--limit-clips", "1",
                         "--commit-every-videos", "3"])
     assert plan["num_pending_videos"] == NUM_VIDEOS and plan["first_wave_videos"] == 3 and plan["min_waves"] == 3
-    assert "pending" in capsys.readouterr().out and not (tmp_path / "lake").exists()
+    assert plan["stages"] == ["split (fixed-stride, first 1 clips per video)", "transcode (libx264)", "motion"]
+    out = capsys.readouterr().out
+    assert "pending" in out and "stages: split (fixed-stride" in out and not (tmp_path / "lake").exists()
+
+
+def test_limit_clips_keeps_the_first_clips_of_each_video(spark, inputs, tmp_path):
+    """3 s videos in 1 s strides: 3 clips each, 2 with --limit-clips 2; the tables, counts and files agree."""
+    lake = tmp_path / "lake"
+    strides = ["--splitting-algorithm", "fixed-stride", "--fixed-stride-split-duration", "1",
+               "--fixed-stride-min-clip-length-s", "0.5", "--no-generate-embeddings", "--no-generate-captions"]
+    summary = run_command(["split", "--input-video-path", str(inputs), "--output-path", str(lake), "--limit", "2",
+                           "--limit-clips", "2", *strides])
+    assert (summary["num_processed_videos"], summary["num_clips"]) == (2, 4)
+    clips = tables.read_table(spark, str(lake), "clips").collect()
+    assert sorted((r.start_frame, r.end_frame) for r in clips) == [(0, 24), (0, 24), (24, 48), (24, 48)]
+    assert {r.num_clips for r in tables.read_table(spark, str(lake), "videos").collect()} == {2}
+    assert sorted(os.listdir(lake / "media" / "clips")) == sorted(f"{r.clip_id}.mp4" for r in clips)

@@ -253,6 +253,32 @@ def test_second_run_changes_nothing(spark, lake, dataset, tiny_models):
     assert {p: open(p, "rb").read() for p in infos} == infos
 
 
+def files_under(folder) -> dict[str, float]:
+    """Every file under ``folder``, hidden ones (Hadoop's .crc) included -> its modification time."""
+    return {os.path.join(d, n): os.path.getmtime(os.path.join(d, n)) for d, _, names in os.walk(folder) for n in names}
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(spark, lake, dataset, tiny_models, tmp_path, capsys):
+    """Over the complete dataset every tar would be skipped; over a new folder all written, and the folder never appears."""
+    (lake, _), (out, _) = lake, dataset
+    tars, lake_files, dataset_files = tar_files(out), files_under(lake), files_under(out)
+    versions = {t: tables.latest_version(spark, lake, t) for t in ("shards", "runs")}
+    v0 = sum(1 for p in tars if p.startswith("v0/"))
+    capsys.readouterr()
+    plan = run_command(shard_args(lake, out, tiny_models, "--dry-run"))
+    assert (plan["num_shard_samples"], plan["num_tars_to_write"], plan["num_tars_to_skip"], plan["num_tars_to_remove"]) == (3, 0, v0, 0)
+    assert plan["num_groups"] == v0 // 3 and plan["num_bins"] == 2  # pan and walk share a bin, portrait has its own
+    assert (plan["num_deduplicated_clips"], plan["num_filtered_clips"], plan["num_clips_without_captions"]) == (1, 1, 1)
+    header, _, row = capsys.readouterr().out.splitlines()[:3]
+    assert header.split()[:3] == ["samples", "bins", "tar"] and row.split()[:6] == ["3", "2", str(v0 // 3), "0", str(v0), "0"]
+    fresh = tmp_path / "fresh"
+    plan = run_command(shard_args(lake, fresh, tiny_models, "--dry-run"))
+    assert (plan["num_tars_to_write"], plan["num_tars_to_skip"]) == (v0, 0)
+    assert not fresh.exists()
+    assert tar_files(out) == tars and files_under(out) == dataset_files and files_under(lake) == lake_files
+    assert {t: tables.latest_version(spark, lake, t) for t in versions} == versions
+
+
 def test_a_damaged_tar_is_checked_and_rewritten(spark, lake, dataset, tiny_models):
     (lake, _), (out, _) = lake, dataset
     before = tar_files(out)

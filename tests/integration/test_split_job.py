@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -192,3 +193,37 @@ def test_spark_submit(spark, tmp_path, samples):
     run = tables.read_table(spark, lake, "runs").first()
     assert run.spark_master == "local[2]" and run.num_clips == 1
     assert run.num_embedded_clips == 1  # the default offline embedder ran in the submitted job
+
+
+JVM_NOISE = ("SLF4J", "log4j", " WARN ", "NativeCodeLoader", "jdk.incubator")
+PROGRESS_LINE = re.compile(r"^\[stage \d+\] .+: \d+/\d+ tasks", re.M)
+LOG4J_LINE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (WARN|INFO) \S+: ", re.M)  # Spark's console format
+
+
+def test_console_shows_progress_not_jvm_noise_and_verbose_shows_spark_log(tmp_path, samples):
+    """The console of a real run: summary and progress lines only; --verbose brings Spark's own log back.
+
+    Spark's log under --verbose is the proof that SLF4J binds to log4j2: with the AWS SDK bundle's
+    slf4j 1.7 ahead of Spark's JARs, it fell to the no-op logger and said nothing at all.
+    """
+    folder = tmp_path / "in"
+    os.makedirs(folder)
+    shutil.copy(samples["carphone_pristine.mp4"], folder)
+    lake = tmp_path / "lake"
+    env = {**os.environ, "CLIPLAKE_PROGRESS_INTERVAL": "0.2"}  # a short run still shows a line
+
+    def cli(*args):
+        result = subprocess.run([sys.executable, "-m", "jobs.cli", *map(str, args)], cwd=REPO_ROOT, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    quiet = cli("split", "--input-video-path", folder, "--output-path", lake, *SPLIT_ONLY)
+    output = quiet.stdout + quiet.stderr
+    assert [line for line in output.splitlines() if any(word in line for word in JVM_NOISE)] == []
+    assert "video-s per wall-s" in quiet.stdout and PROGRESS_LINE.search(quiet.stderr), output
+    assert not PROGRESS_LINE.search(quiet.stdout)  # progress goes to stderr only
+
+    verbose = cli("sql", "--verbose", "--output-path", lake, "SELECT count(*) AS clips FROM clips")
+    assert LOG4J_LINE.search(verbose.stderr) and "SLF4J" not in verbose.stderr, verbose.stderr
+    assert verbose.stdout.split()[-1] == "1"

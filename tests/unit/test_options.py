@@ -9,6 +9,7 @@ import pytest
 
 from curate_udfs.dedup.config import SemDedupConfig
 from curate_udfs.filters.aesthetic import AestheticConfig
+from curate_udfs.filters.artificial_text import ArtificialTextConfig
 from curate_udfs.filters.motion import MotionConfig
 from curate_udfs.media.transcode import EncoderSettings
 from curate_udfs.splitting.spans import TransNetV2Rules
@@ -40,6 +41,7 @@ def test_split_options_reach_the_split_and_annotate_configs(models, tmp_path, mo
         "--transcode-encoder-threads", "3",
         "--motion-filter", "score-only", "--motion-global-mean-threshold", "0.5",
         "--motion-per-patch-min-256-threshold", "0.01",
+        "--artificial-text-filter", "score-only", "--artificial-text-threshold", "0.3", "--artificial-text-frames", "3",
         "--aesthetic-threshold", "4.5", "--aesthetic-reduction", "mean", "--aesthetic-model", models["aesthetic"],
         "--embedding-batch-size", "3",
         "--captioning-model", models["vlm"], "--captioning-sampling-fps", "0.5", "--qwen-batch-size", "5",
@@ -58,6 +60,7 @@ def test_split_options_reach_the_split_and_annotate_configs(models, tmp_path, mo
 
     stages = annotate.build_config(args, lake)
     assert stages.motion == MotionConfig(mode="score-only", global_mean_threshold=0.5, per_patch_min_256_threshold=0.01)
+    assert stages.artificial_text == ArtificialTextConfig(mode="score-only", threshold=0.3, frames=3)
     assert stages.aesthetic == AestheticConfig(threshold=4.5, reduction="mean", model=models["aesthetic"])
     assert (stages.embedding.algorithm, stages.embedding.batch_size) == ("thumbnails", 3)
     captioning = stages.captioning

@@ -1,6 +1,11 @@
-"""Spark profiles are read as spark-submit reads them (java.util.Properties lines); no Spark session."""
+"""Spark profiles are read as spark-submit reads them (java.util.Properties lines); the settings cliplake adds.
 
-from jobs import session
+No Spark session.
+"""
+
+import os
+
+from jobs import jvm_output, session
 
 # Each line in a form spark-defaults.conf allows; spark-submit --properties-file reads them all.
 PROFILE = """\
@@ -43,3 +48,32 @@ def test_shipped_profiles_read_as_before():
     assert local["spark.master"] == "local[*,2]" and local["cliplake.delta.jars"] == "fetch"
     assert local["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
     assert session.read_profile("databricks") == {"spark.python.worker.reuse": "true", "cliplake.delta.jars": "provided"}
+
+
+def test_aws_sdk_goes_after_sparks_jars(tmp_path, monkeypatch):
+    """The SDK bundle's slf4j 1.7 must not come before Spark's: never on an extraClassPath (those go first)
+    but in SPARK_DIST_CLASSPATH while the driver starts, except for a remote master's executors."""
+    for name in ("bundle-2.24.6.jar", "hadoop-aws-3.4.1.jar", "delta-spark_2.13-4.0.1.jar"):
+        (tmp_path / name).touch()
+    monkeypatch.setattr(session, "JARS_DIR", tmp_path)
+    monkeypatch.setenv("SPARK_DIST_CLASSPATH", "/opt/hadoop/*")
+    local = {"spark.master": "local-cluster[2,1,2048]"}
+    jars = session._add_s3a_jars(local)
+    assert [os.path.basename(j) for j in jars] == ["bundle-2.24.6.jar", "hadoop-aws-3.4.1.jar"]
+    assert local == {"spark.master": "local-cluster[2,1,2048]"}  # executors of a local master inherit the driver's
+    with session._class_path_after_spark(jars):
+        assert os.environ["SPARK_DIST_CLASSPATH"] == os.pathsep.join(["/opt/hadoop/*", *jars])
+    assert os.environ["SPARK_DIST_CLASSPATH"] == "/opt/hadoop/*"
+    remote = {"spark.master": "spark://host:7077"}
+    session._add_s3a_jars(remote)
+    assert remote["spark.executor.extraClassPath"] == os.pathsep.join(jars) and "spark.driver.extraClassPath" not in remote
+
+
+def test_quiet_logging_settings_keep_a_profiles_own_log4j2_file():
+    settings = {"spark.log.level": "WARN", "spark.driver.extraJavaOptions": "-Dfoo=1"}
+    jvm_output.add_quiet_logging(settings)
+    assert settings["spark.log.level"] == "ERROR"
+    assert settings["spark.driver.extraJavaOptions"] == f"-Dfoo=1 -Dlog4j2.configurationFile={jvm_output.QUIET_LOG4J2.as_uri()}"
+    own = {"spark.driver.extraJavaOptions": "-Dlog4j2.configurationFile=/etc/mine.properties"}
+    jvm_output.add_quiet_logging(own)
+    assert own["spark.driver.extraJavaOptions"] == "-Dlog4j2.configurationFile=/etc/mine.properties"

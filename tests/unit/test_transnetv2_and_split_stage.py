@@ -75,6 +75,20 @@ def test_split_video_fixed_stride(samples, tmp_path):
                                              for a, b in (("0.0", "4.0"), ("4.0", "8.0"), ("8.0", "10.0"))]
 
 
+def test_limit_clips_keeps_each_videos_first_clips(samples, tmp_path):
+    """--limit-clips 2 (Cosmos-Curate: per video): the first two clips, the same ids, only their files written."""
+    rules = FixedStrideRules(split_duration_s=4.0, min_clip_length_s=1.0)
+    config = SplitConfig(clips_dir=str(tmp_path), splitting_algorithm="fixed-stride", fixed_stride=rules, limit_clips=2)
+    video, clips = split_video("bikes.mp4", str(samples["bikes.mp4"]), config)
+    assert [(c["start_frame"], c["end_frame"]) for c in clips] == [(0, 100), (100, 200)]
+    assert video["num_clips"] == 2 and video["num_frames"] == 250  # the video is still probed and split whole
+    assert [c["clip_id"] for c in clips] == [str(uuid.uuid5(uuid.NAMESPACE_URL, f"bikes.mp4_{a}_{b}"))
+                                             for a, b in (("0.0", "4.0"), ("4.0", "8.0"))]
+    assert sorted(os.listdir(tmp_path)) == sorted(f"{c['clip_id']}.mp4" for c in clips)
+    with pytest.raises(ValueError, match="--limit-clips"):
+        SplitConfig(clips_dir=str(tmp_path), limit_clips=-1)
+
+
 def test_split_batches_turns_bad_input_into_rows(samples, bad_inputs, tmp_path):
     paths = [str(samples["carphone_pristine.mp4"]), *bad_inputs.values()]
     batch = pd.DataFrame({"source_path": paths, "local_path": paths})
