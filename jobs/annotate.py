@@ -273,7 +273,7 @@ class Annotator:
         partitions = max(1, math.ceil(count / stage.rows_per_task))
         # Checkpointed, not cached: a cached plan that reads `clips` is recomputed when the stage's own
         # MERGE into `clips` refreshes it, and would then find nothing pending.
-        results = resources.map_in_pandas(rows.repartition(partitions), run, stage.schema, profile).localCheckpoint(eager=True)
+        results = tables.computed(resources.map_in_pandas(rows.repartition(partitions), run, stage.schema, profile))
         self.stage_resources[stage.name] = {
             "gpus_per_task": gpus if profile is not None else 0, "tasks": partitions, "tasks_with_gpu": gpu_tasks.value}
         return results

@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=summary, description=summary,
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         sub.add_argument("--verbose", action="store_true",
-                         help="show Spark's own log (WARN and up; errors only without it) and the full stack trace of "
+                         help="show Spark's own log (WARN and up; off without it) and the full stack trace of "
                               "an expected failure (disk full, conflicts, storage refused...)")
         sub.add_argument("--spark-profile", default="local",
                          help=f"jobs/profiles/{{profile}}.conf used when cliplake starts Spark itself ({', '.join(PROFILES)}); "

@@ -178,7 +178,7 @@ def get_spark(profile: str | None = None, app_name: str = "cliplake", verbose: b
 
     A profile only applies when this call creates the session; settings of an existing session
     (for example those given to spark-submit) are kept as they are. A session created here is
-    quiet (Spark's errors only, see :mod:`jobs.jvm_output`) unless ``verbose``.
+    quiet (Spark's log off, see :mod:`jobs.jvm_output`) unless ``verbose``.
     """
     active = SparkSession.getActiveSession()
     if active is not None:

@@ -488,7 +488,7 @@ class _Writer:
             return embed_caption_batches(batches, text_config, members, columns, addresses)
 
         # Checkpointed between the stages: the text encoder may run in a GPU profile, the writer in the default one.
-        embedded = resources.map_in_pandas(rows, embed, embedded_schema, self.profile).localCheckpoint(eager=True)
+        embedded = tables.computed(resources.map_in_pandas(rows, embed, embedded_schema, self.profile))
         writer = c.writer
         manifest = embedded.mapInPandas(lambda b: write_shard_batches(b, writer), tables.struct_of(MANIFEST_COLUMNS)).collect()
         self._record(manifest, {first_seq + i: g for i, g in enumerate(wave)})
@@ -561,7 +561,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     check_environment(spark, config, for_writing=not args.dry_run)
     run_id = str(uuid.uuid4())
     samples, counts, read = select_samples(spark, config)
-    planned = assign_tars(samples, config, counts).localCheckpoint(eager=True)  # one plan for every step below
+    planned = tables.computed(assign_tars(samples, config, counts))  # one plan for every step below
     groups = plan_groups(planned, config)
     done = complete_groups(spark, config, groups)
     pending = [g for g in groups if g["group_key"] not in done]

@@ -4,6 +4,7 @@
 catalog.schema) or a plain path, which means ``Lake.at(path)``.
 """
 
+import inspect
 import random
 import re
 import time
@@ -11,6 +12,7 @@ from typing import Callable, TypeVar
 
 from delta.exceptions import DeltaConcurrentModificationException
 from delta.tables import DeltaTable
+from pyspark import StorageLevel
 from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -386,13 +388,22 @@ def replace_rows(spark: SparkSession, lake: "Lake | str", name: str, rows: DataF
     schema, _ = TABLES[name]
     ensure_table(spark, lake, name)
     ref = _ref(lake, name)
-    writer = _computed(_conform(rows, schema)).write.format("delta").mode("overwrite").option("replaceWhere", where)
+    writer = computed(_conform(rows, schema)).write.format("delta").mode("overwrite").option("replaceWhere", where)
     committed(f"replacing rows of {name}", lambda: writer.saveAsTable(ref.name) if ref.name else writer.save(ref.path))
 
 
-def _computed(rows: DataFrame) -> DataFrame:
+def computed(rows: DataFrame) -> DataFrame:
     """``rows`` computed once, so a commit tried again never computes them again (a checkpoint, not a
-    cache: a cached plan that reads the target table would be recomputed when the commit refreshes it)."""
+    cache: a cached plan that reads the target table would be recomputed when the commit refreshes it).
+
+    On a cluster the checkpoint's blocks are kept on two executors where Spark allows it (Spark 4),
+    so losing one executor right after the checkpoint does not fail the job (a local checkpoint
+    cannot be recomputed); local mode (one block manager) and Spark 3.5 keep one copy.
+    """
+    master = rows.sparkSession.sparkContext.master
+    on_cluster = not (master == "local" or master.startswith("local["))
+    if on_cluster and "storageLevel" in inspect.signature(DataFrame.localCheckpoint).parameters:
+        return rows.localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK_2)
     return rows.localCheckpoint(eager=True)
 
 
@@ -404,7 +415,7 @@ def merge_rows(spark: SparkSession, lake: "Lake | str", name: str, rows: DataFra
     rows are a cheap query over a cached result that does not read this table (no checkpoint needed).
     """
     schema, keys = TABLES[name]
-    conformed = _conform(rows, schema) if cached else _computed(_conform(rows, schema))
+    conformed = _conform(rows, schema) if cached else computed(_conform(rows, schema))
     target = ensure_table(spark, lake, name)
     # Schema evolution: a lake written by an older cliplake gains the columns added since.
     committed(f"MERGE into {name}", lambda: target.alias("t").merge(conformed.alias("s"), _on_keys(keys))
@@ -420,7 +431,7 @@ def update_columns(spark: SparkSession, lake: "Lake | str", name: str, rows: Dat
     schema, keys = TABLES[name]
     types = {f.name: f.dataType for f in schema.fields}
     values = [c for c in rows.columns if c not in keys]
-    conformed = _computed(rows.select(*keys, *[rows[c].cast(types[c]).alias(c) for c in values]))
+    conformed = computed(rows.select(*keys, *[rows[c].cast(types[c]).alias(c) for c in values]))
     target = ensure_table(spark, lake, name)
     committed(f"MERGE into {name}", lambda: target.alias("t").merge(conformed.alias("s"), _on_keys(keys))
               .withSchemaEvolution().whenMatchedUpdate(set={c: f"s.{c}" for c in values}).execute())
@@ -430,7 +441,7 @@ def delete_rows(spark: SparkSession, lake: "Lake | str", name: str, keys: DataFr
     """Delete the rows of table ``name`` whose keys are in ``keys`` (a frame of the key columns)."""
     _, key_columns = TABLES[name]
     target = ensure_table(spark, lake, name)
-    committed(f"deleting from {name}", lambda: target.alias("t").merge(_computed(keys).alias("s"), _on_keys(key_columns))
+    committed(f"deleting from {name}", lambda: target.alias("t").merge(computed(keys).alias("s"), _on_keys(key_columns))
               .whenMatchedDelete().execute())
 
 

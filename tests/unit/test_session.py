@@ -72,7 +72,7 @@ def test_aws_sdk_goes_after_sparks_jars(tmp_path, monkeypatch):
 def test_quiet_logging_settings_keep_a_profiles_own_log4j2_file():
     settings = {"spark.log.level": "WARN", "spark.driver.extraJavaOptions": "-Dfoo=1"}
     jvm_output.add_quiet_logging(settings)
-    assert settings["spark.log.level"] == "ERROR"
+    assert settings["spark.log.level"] == "OFF"
     assert settings["spark.driver.extraJavaOptions"] == f"-Dfoo=1 -Dlog4j2.configurationFile={jvm_output.QUIET_LOG4J2.as_uri()}"
     own = {"spark.driver.extraJavaOptions": "-Dlog4j2.configurationFile=/etc/mine.properties"}
     jvm_output.add_quiet_logging(own)
