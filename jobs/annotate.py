@@ -21,6 +21,7 @@ from pyspark.sql import types as T
 from curate_udfs.captioning import OUTPUT_COLUMNS as CAPTION_COLUMNS
 from curate_udfs.captioning import PREPARE_OUTPUT_COLUMNS, CaptioningConfig, caption_batches, check_captioning
 from curate_udfs.captioning import prepare_caption_batches
+from curate_udfs.captioning.prompts import PROMPT_VARIANT_NAMES
 from curate_udfs.embedding import ALGORITHMS, DEFAULT_ALGORITHM, EmbeddingConfig, check_embedding, embedding_batches
 from curate_udfs.embedding import OUTPUT_COLUMNS as EMBEDDING_COLUMNS
 from curate_udfs.filters import aesthetic as aesthetic_filter
@@ -90,7 +91,11 @@ def add_caption_arguments(parser: argparse.ArgumentParser, *, switch: bool = Tru
                    help="auto: vLLM when installed and a GPU is present, transformers otherwise")
     g.add_argument("--captioning-window-size", type=int, default=c.window_size, help="frames per caption window")
     g.add_argument("--captioning-sampling-fps", type=float, default=c.sampling_fps, help="frames per second the VLM sees")
-    g.add_argument("--captioning-prompt-text", default=c.prompt_text, help="the instruction given with each window")
+    g.add_argument("--captioning-prompt-variant", choices=PROMPT_VARIANT_NAMES, default=c.prompt_variant,
+                   help="Cosmos-Curate's prompt variants: default (any video), av (a camera on a driving car), "
+                        "av-surveillance (a fixed camera watching traffic)")
+    g.add_argument("--captioning-prompt-text", default=None,
+                   help="the instruction given with each window; replaces the variant's prompt (default: the variant's)")
     g.add_argument("--captioning-max-output-tokens", type=int, default=c.max_output_tokens, help="longest caption, tokens")
     g.add_argument("--captioning-batch-size", "--qwen-batch-size", dest="captioning_batch_size", type=int, default=c.batch_size,
                    help="caption windows per model call")
@@ -150,6 +155,7 @@ def caption_config_from(args: argparse.Namespace, lake: str) -> CaptioningConfig
     config = CaptioningConfig(
         model=args.captioning_model, backend=args.captioning_backend, window_size=args.captioning_window_size,
         sampling_fps=args.captioning_sampling_fps, prompt_text=args.captioning_prompt_text,
+        prompt_variant=args.captioning_prompt_variant,
         max_output_tokens=args.captioning_max_output_tokens, batch_size=args.captioning_batch_size,
         annotation_version=args.annotation_version,
         previews_dir=f"{lake}/media/previews" if args.generate_previews else None,

@@ -3,8 +3,10 @@
 from dataclasses import dataclass
 from typing import Literal
 
+from curate_udfs.captioning.prompts import DEFAULT_PROMPT, caption_prompt  # noqa: F401 (DEFAULT_PROMPT re-exported)
+
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
-DEFAULT_PROMPT = "Elaborate on the visual and narrative elements of the video in detail."
+PromptVariant = Literal["default", "av", "av-surveillance"]
 
 
 @dataclass(frozen=True)
@@ -18,12 +20,15 @@ class CaptioningConfig:
     ``min_pixels_per_frame`` / ``max_pixels_per_frame`` bound each sampled frame's area after
     resizing to multiples of ``resize_factor`` (Qwen2.5-VL: 14 px patches merged 2x2 = 28), as
     qwen-vl-utils does for videos: every 2 frames of W x H cost W * H / 784 prompt tokens.
+
+    ``prompt`` is the instruction the model gets: ``prompt_text`` when given, else ``prompt_variant``'s.
     """
 
     model: str = DEFAULT_MODEL  # --captioning-model: local folder or hub id
     window_size: int = 256  # --captioning-window-size, frames
     sampling_fps: float = 2.0  # --captioning-sampling-fps
-    prompt_text: str = DEFAULT_PROMPT  # --captioning-prompt-text
+    prompt_text: str | None = None  # --captioning-prompt-text (None: the variant's prompt)
+    prompt_variant: PromptVariant = "default"  # --captioning-prompt-variant
     max_output_tokens: int = 512  # --captioning-max-output-tokens
     batch_size: int = 8  # --captioning-batch-size: windows per model call
     annotation_version: str = "v0"  # --annotation-version
@@ -41,6 +46,9 @@ class CaptioningConfig:
     decode_threads: int = 1
 
     def __post_init__(self):
+        prompt = caption_prompt(self.prompt_variant, self.prompt_text)  # (an unknown variant raises here)
+        if not prompt.strip():
+            raise ValueError("captioning prompt text must not be empty")
         if not self.model:
             raise ValueError("captioning model must be a local folder or a hub id, got an empty string")
         if self.window_size < 2:
@@ -51,8 +59,6 @@ class CaptioningConfig:
         for name in ("max_output_tokens", "batch_size", "decode_threads", "resize_factor", "preview_height"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.prompt_text.strip():
-            raise ValueError("captioning prompt text must not be empty")
         if self.backend not in ("auto", "vllm", "transformers"):
             raise ValueError(f"captioning backend must be auto, vllm or transformers, got {self.backend!r}")
         if self.dtype not in ("auto", "bfloat16", "float16", "float32"):
@@ -68,3 +74,8 @@ class CaptioningConfig:
             raise ValueError(f"max_pixels_per_frame must hold one {self.resize_factor}x{self.resize_factor} block")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+
+    @property
+    def prompt(self) -> str:
+        """The instruction given with each window (what the captions table's ``prompt`` column holds)."""
+        return caption_prompt(self.prompt_variant, self.prompt_text)

@@ -100,7 +100,7 @@ def caption_batches(
     time, so one bad window costs only its own row. ``processing_s`` is the call's time divided
     by its windows.
     """
-    common = {"model": config.model, "prompt": config.prompt_text, "annotation_version": config.annotation_version}
+    common = {"model": config.model, "prompt": config.prompt, "annotation_version": config.annotation_version}
     captioner: list[Captioner] = []  # loaded at the first window that needs it
 
     def keys(record: dict) -> dict:
@@ -121,7 +121,7 @@ def caption_batches(
             if not captioner:
                 captioner.append(load_captioner(config, gpu_addresses))
             windows = [unpack_window_frames(records[i]["model_inputs"]) for i in todo]
-            for i, caption in zip(todo, captioner[0].caption(windows, config.prompt_text, config.max_output_tokens)):
+            for i, caption in zip(todo, captioner[0].caption(windows, config.prompt, config.max_output_tokens)):
                 rows[i] = {**keys(records[i]), **common, "caption": caption.text, "prompt_tokens": caption.prompt_tokens,
                            "output_tokens": caption.output_tokens, "error": None}
         return rows

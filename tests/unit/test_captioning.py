@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from curate_udfs.captioning import (
+    DEFAULT_PROMPT,
     OUTPUT_COLUMNS,
     PREPARE_OUTPUT_COLUMNS,
     CaptioningConfig,
@@ -20,6 +21,7 @@ from curate_udfs.captioning import (
     preview_path,
 )
 from curate_udfs.captioning.generation import chat_prompt, count_output_tokens
+from curate_udfs.captioning.prompts import PROMPT_VARIANTS
 from curate_udfs.captioning.inputs import WindowFrames, model_frame_size, pack_window_frames, unpack_window_frames
 from curate_udfs.captioning.stage import choose_backend
 from curate_udfs.captioning.transformers_backend import load_transformers_captioner
@@ -187,7 +189,7 @@ def test_captions_come_back_per_window_with_consistent_token_counts(prepared):
     assert len(out) == len(windows) == 4 + 2  # bikes: 250 frames in 64-frame windows; carphone: 120
     assert out.error.isna().all()
     assert out.caption.map(lambda c: isinstance(c, str)).all()
-    assert (out.model == config.model).all() and (out.prompt == config.prompt_text).all()
+    assert (out.model == config.model).all() and (out.prompt == DEFAULT_PROMPT).all() and config.prompt == DEFAULT_PROMPT
     assert (out.annotation_version == "v0").all()
     assert ((out.output_tokens >= 1) & (out.output_tokens <= config.max_output_tokens)).all()
     # prompt_tokens is the tokenized prompt with its video tokens, as the processor builds it
@@ -197,7 +199,7 @@ def test_captions_come_back_per_window_with_consistent_token_counts(prepared):
     for window, row in zip(windows.itertuples(), out.itertuples()):
         frames = unpack_window_frames(window.model_inputs)
         alone = captioner.processor(
-            text=[chat_prompt(captioner.processor, config.prompt_text)], videos=[frames.rgb()],
+            text=[chat_prompt(captioner.processor, config.prompt)], videos=[frames.rgb()],
             video_metadata=[VideoMetadata(total_num_frames=frames.num_frames, fps=frames.sampled_fps)],
             do_sample_frames=False, cap_pixels_per_frame=False,
         )
@@ -218,6 +220,28 @@ def test_a_batch_of_windows_gives_the_same_captions_as_one_at_a_time(prepared):
     assert batched.caption.tolist() == single.caption.tolist()
     assert batched.prompt_tokens.tolist() == single.prompt_tokens.tolist()
     assert batched.output_tokens.tolist() == single.output_tokens.tolist()
+
+
+def test_prompt_variants_reach_the_model_and_the_prompt_column(prepared):
+    config, windows = prepared
+    import dataclasses
+
+    one = windows.head(1)
+    outs = {variant: run(caption_batches, one, dataclasses.replace(config, prompt_variant=variant))
+            for variant in PROMPT_VARIANTS}
+    captioner = load_transformers_captioner(config.model, "cpu", "auto")
+    tokens = {v: len(captioner.processor.tokenizer(text)["input_ids"]) for v, text in PROMPT_VARIANTS.items()}
+    assert len(set(tokens.values())) == 3  # the three instructions tokenize to different lengths
+    for variant, out in outs.items():
+        assert out.error.isna().all()
+        assert out.prompt.tolist() == [PROMPT_VARIANTS[variant]]  # the stored prompt is the variant's text
+        # the model saw the variant's text: prompt tokens differ from the default's by exactly its token difference
+        assert out.prompt_tokens[0] - outs["default"].prompt_tokens[0] == tokens[variant] - tokens["default"]
+    # --captioning-prompt-text wins over the variant, in the model input and in the stored prompt
+    custom = run(caption_batches, one, dataclasses.replace(config, prompt_variant="av", prompt_text="Describe this video."))
+    assert custom.prompt.tolist() == ["Describe this video."]
+    assert custom.prompt_tokens[0] - outs["default"].prompt_tokens[0] == (
+        len(captioner.processor.tokenizer("Describe this video.")["input_ids"]) - tokens["default"])
 
 
 def test_error_rows_pass_through_and_a_bad_window_costs_only_its_row(prepared):
@@ -268,6 +292,6 @@ def test_backend_choice_and_config_checks():
     with pytest.raises(EnvironmentProblem, match="vllm"):
         choose_backend(CaptioningConfig(backend="vllm"), "cpu")
     for bad in ({"window_size": 1}, {"batch_size": 0}, {"sampling_fps": 0}, {"backend": "onnx"},
-                {"max_pixels_per_frame": 10}, {"prompt_text": " "}, {"device": "tpu"}):
+                {"max_pixels_per_frame": 10}, {"prompt_text": " "}, {"device": "tpu"}, {"prompt_variant": "dashcam"}):
         with pytest.raises(ValueError):
             CaptioningConfig(**bad)

@@ -7,6 +7,7 @@ to turn the options into configs, so an option that parses but never reaches its
 import numpy as np
 import pytest
 
+from curate_udfs.captioning.prompts import PROMPT_VARIANTS
 from curate_udfs.dedup.config import SemDedupConfig
 from curate_udfs.filters.aesthetic import AestheticConfig
 from curate_udfs.filters.artificial_text import ArtificialTextConfig
@@ -71,9 +72,14 @@ def test_caption_options_reach_the_captioning_config(models, tmp_path):
     """`cliplake caption` builds its config with ``annotate.caption_config_from`` inside the job."""
     lake = str(tmp_path / "lake")
     args = parse("caption", "--input-clip-path", lake, "--captioning-model", models["vlm"],
-                 "--captioning-sampling-fps", "0.5", "--qwen-batch-size", "5", "--annotation-version", "v2")
+                 "--captioning-sampling-fps", "0.5", "--qwen-batch-size", "5", "--annotation-version", "v2",
+                 "--captioning-prompt-variant", "av-surveillance")
     config = annotate.caption_config_from(args, Lake.from_args(args).root)
     assert (config.model, config.sampling_fps, config.batch_size, config.annotation_version) == (models["vlm"], 0.5, 5, "v2")
+    assert (config.prompt_variant, config.prompt) == ("av-surveillance", PROMPT_VARIANTS["av-surveillance"])
+    args = parse("caption", "--input-clip-path", lake, "--captioning-model", models["vlm"],
+                 "--captioning-prompt-variant", "av", "--captioning-prompt-text", "Describe the motion.")
+    assert annotate.caption_config_from(args, lake).prompt == "Describe the motion."  # the text wins over the variant
 
 
 def test_dedup_options_reach_the_kmeans_and_semdedup_configs(tmp_path):
