@@ -8,6 +8,7 @@ keyed and merged, so a re-run (or a run after a crash) only does what is missing
 """
 
 import argparse
+import dataclasses
 import json
 import math
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from curate_udfs.captioning import OUTPUT_COLUMNS as CAPTION_COLUMNS
 from curate_udfs.captioning import PREPARE_OUTPUT_COLUMNS, CaptioningConfig, caption_batches, check_captioning
 from curate_udfs.captioning import prepare_caption_batches
 from curate_udfs.captioning.prompts import PROMPT_VARIANT_NAMES
+from curate_udfs.captioning.stage import model_resize_factor
 from curate_udfs.embedding import ALGORITHMS, DEFAULT_ALGORITHM, EmbeddingConfig, check_embedding, embedding_batches
 from curate_udfs.embedding import OUTPUT_COLUMNS as EMBEDDING_COLUMNS
 from curate_udfs.filters import aesthetic as aesthetic_filter
@@ -86,7 +88,7 @@ def add_caption_arguments(parser: argparse.ArgumentParser, *, switch: bool = Tru
     if switch:
         g.add_argument("--no-generate-captions", dest="generate_captions", action="store_false")
     c = CaptioningConfig()
-    g.add_argument("--captioning-model", default=c.model, help="folder or hub id of the VLM")
+    g.add_argument("--captioning-model", default=c.model, help="folder or hub id of the VLM (Qwen2-VL, Qwen2.5-VL or Qwen3-VL family)")
     g.add_argument("--captioning-backend", choices=["auto", "vllm", "transformers"], default=c.backend,
                    help="auto: vLLM when installed and a GPU is present, transformers otherwise")
     g.add_argument("--captioning-window-size", type=int, default=c.window_size, help="frames per caption window")
@@ -160,8 +162,9 @@ def caption_config_from(args: argparse.Namespace, lake: str) -> CaptioningConfig
         annotation_version=args.annotation_version,
         previews_dir=f"{lake}/media/previews" if args.generate_previews else None,
     )
-    check_captioning(config)
-    return config
+    model_dir = check_captioning(config)
+    factor = model_resize_factor(model_dir)  # frames are prepared at the sizes the checkpoint's patches tile
+    return config if factor == config.resize_factor else dataclasses.replace(config, resize_factor=factor)
 
 
 @dataclass(frozen=True)

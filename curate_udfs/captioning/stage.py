@@ -12,7 +12,7 @@ from curate_udfs.captioning.config import CaptioningConfig
 from curate_udfs.captioning.generation import Captioner
 from curate_udfs.captioning.inputs import unpack_window_frames
 from curate_udfs.captioning.prepare import PREPARE_OUTPUT_COLUMNS
-from curate_udfs.captioning.transformers_backend import load_transformers_captioner
+from curate_udfs.captioning.transformers_backend import load_transformers_captioner, vision_factor
 from curate_udfs.captioning.vllm_backend import load_vllm_captioner, vllm_available
 from curate_udfs.errors import EnvironmentProblem
 from curate_udfs.models import locate_weights, resolve_device
@@ -45,6 +45,13 @@ def choose_backend(config: CaptioningConfig, device: str) -> str:
     return "transformers"
 
 
+def model_resize_factor(model_dir: str) -> int:
+    """What frame sides must be multiples of for the checkpoint in ``model_dir`` (28 for Qwen2.5-VL, 32 for Qwen3-VL)."""
+    from transformers import AutoProcessor
+
+    return vision_factor(AutoProcessor.from_pretrained(model_dir))
+
+
 def check_captioning(config: CaptioningConfig) -> str:
     """Validate captioning where the job starts; the local folder of the model's weights.
 
@@ -60,8 +67,8 @@ def check_captioning(config: CaptioningConfig) -> str:
     except Exception as e:
         raise EnvironmentProblem(
             f"{MODEL_OPTION} {config.model}: {model_dir} does not hold a loadable vision-language processor "
-            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). Point it at a Qwen2.5-VL style "
-            f"checkpoint folder. {DISABLE_HINT}"
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}). Point it at a Qwen2-VL, Qwen2.5-VL "
+            f"or Qwen3-VL checkpoint folder. {DISABLE_HINT}"
         ) from None
     if getattr(processor, "video_processor", None) is None or not getattr(processor, "chat_template", None):
         raise EnvironmentProblem(

@@ -23,8 +23,29 @@ def _eos_token_ids(model, tokenizer) -> set[int]:
     return ids
 
 
+def video_metadata(num_frames: int, sampled_fps: float):
+    """What the processor needs to know of frames it gets already sampled: how many, at what rate, which.
+
+    Qwen3-VL writes a ``<t seconds>`` timestamp before each pair of frames, computed from the frames'
+    indices and the rate; the indices here count the sampled frames, so times run from the window's start.
+    Qwen2/2.5-VL read only the rate (for their temporal position ids).
+    """
+    from transformers.video_utils import VideoMetadata
+
+    return VideoMetadata(total_num_frames=num_frames, fps=sampled_fps, frames_indices=list(range(num_frames)))
+
+
+def vision_factor(processor) -> int:
+    """The side, in pixels, frame sizes must be multiples of: patch size times merge size (Qwen2.5-VL 28, Qwen3-VL 32)."""
+    video = processor.video_processor
+    return int(getattr(video, "patch_size", 14) or 14) * int(getattr(video, "merge_size", 2) or 2)
+
+
 class TransformersCaptioner:
     """A vision-language checkpoint loaded with ``AutoProcessor`` + ``AutoModelForImageTextToText``.
+
+    Qwen2-VL, Qwen2.5-VL and Qwen3-VL checkpoints caption the same way: the processor's chat
+    template places the video, the processor expands it into video tokens (with Qwen3-VL's timestamps).
 
     Example::
 
@@ -46,15 +67,19 @@ class TransformersCaptioner:
         self._torch = torch
 
     def caption(self, windows: Sequence[WindowFrames], prompt_text: str, max_output_tokens: int) -> list[Caption]:
+        return self.caption_frames([w.rgb() for w in windows], [w.sampled_fps for w in windows], prompt_text,
+                                   max_output_tokens)
+
+    def caption_frames(self, videos: Sequence, fps: Sequence[float], prompt_text: str, max_output_tokens: int) -> list[Caption]:
+        """One greedy caption per video, each given as (N, H, W, 3) uint8 RGB frames sampled at ``fps``."""
         from transformers import GenerationConfig
-        from transformers.video_utils import VideoMetadata
 
         prompt = chat_prompt(self.processor, prompt_text)
         inputs = self.processor(
-            text=[prompt] * len(windows),
-            videos=[w.rgb() for w in windows],
+            text=[prompt] * len(videos),
+            videos=list(videos),
             # frames are already sampled and sized; the metadata carries the rate they were sampled at
-            video_metadata=[VideoMetadata(total_num_frames=w.num_frames, fps=w.sampled_fps) for w in windows],
+            video_metadata=[video_metadata(len(v), f) for v, f in zip(videos, fps)],
             do_sample_frames=False,
             cap_pixels_per_frame=False,
             padding=True,

@@ -2,7 +2,8 @@
 
     python -m curate_udfs.testing.tiny_models DIR
 
-writes DIR/vlm (Qwen2-VL-style captioner), DIR/aesthetic (CLIP vision tower + LAION-style MLP),
+writes DIR/vlm (Qwen2.5-VL-style captioner), DIR/vlm-qwen3 (Qwen3-VL-style captioner), DIR/lm (Qwen3-style
+causal LM for caption enhancement, sharing the VLMs' tokenizer), DIR/aesthetic (CLIP vision tower + LAION-style MLP),
 DIR/embed (CLIP-family embedder) and DIR/t5 (T5 encoder). Each loads through the same code
 paths as the real checkpoints (``--captioning-model DIR/vlm`` and so on); nothing is downloaded.
 Their outputs are meaningless, their shapes and plumbing are real.
@@ -44,6 +45,13 @@ QWEN_VL_CHAT_TEMPLATE = (
     "Video {{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>"
     "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
     "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+# Qwen3-VL's template has the same vision markers but no default system turn.
+QWEN3_VL_CHAT_TEMPLATE = QWEN_VL_CHAT_TEMPLATE.replace(
+    "{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}", ""
 )
 
 
@@ -126,6 +134,67 @@ def write_tiny_vlm(folder: str) -> str:
         video_processor=Qwen2VLVideoProcessor(**pixels),
         tokenizer=tokenizer,
         chat_template=QWEN_VL_CHAT_TEMPLATE,
+    )
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def write_tiny_qwen3_vlm(folder: str) -> str:
+    """Write a tiny random Qwen3-VL checkpoint (model, tokenizer, processor) to ``folder``.
+
+    Example::
+
+        path = write_tiny_qwen3_vlm("/tmp/tiny/vlm-qwen3")
+        model = AutoModelForImageTextToText.from_pretrained(path)  # Qwen3VLForConditionalGeneration
+
+    What differs from Qwen2.5-VL and matters to captioning: 16 px patches (frames are sized in
+    multiples of 32, not 28), a timestamp ``<t seconds>`` before each pair of frames in the prompt
+    (the processor needs each frame's index and the sampling rate), DeepStack vision features, and a
+    chat template without a default system turn. Same tokenizer as :func:`write_tiny_vlm`.
+    """
+    import torch
+    from transformers import (
+        GenerationConfig,
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
+
+    tokenizer = _tiny_qwen_tokenizer()
+    token_id = tokenizer.convert_tokens_to_ids
+    text_config = {
+        "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 4096,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 5000000.0, "mrope_section": [2, 3, 3],
+                            "mrope_interleaved": True},
+        "bos_token_id": token_id("<|endoftext|>"), "eos_token_id": token_id("<|im_end|>"),
+        "pad_token_id": token_id("<|endoftext|>"),
+    }
+    vision_config = {
+        "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+        "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 64,
+        "deepstack_visual_indexes": [0],
+    }
+    config = Qwen3VLConfig(
+        text_config=text_config, vision_config=vision_config,
+        image_token_id=token_id("<|image_pad|>"), video_token_id=token_id("<|video_pad|>"),
+        vision_start_token_id=token_id("<|vision_start|>"), vision_end_token_id=token_id("<|vision_end|>"),
+    )
+    torch.manual_seed(0)
+    model = Qwen3VLForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=token_id("<|endoftext|>"), pad_token_id=token_id("<|endoftext|>"),
+        eos_token_id=[token_id("<|im_end|>"), token_id("<|endoftext|>")], do_sample=False,
+    )
+    size = {"shortest_edge": 64 * 64, "longest_edge": 32 * 32 * 1280}
+    processor = Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(patch_size=16, size=size),
+        video_processor=Qwen3VLVideoProcessor(size=size),
+        tokenizer=tokenizer,
+        chat_template=QWEN3_VL_CHAT_TEMPLATE,
     )
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
@@ -239,7 +308,7 @@ def write_tiny_embedder(folder: str) -> str:
 _TINY_EMBEDDER_DIM = 24  # distinct from the hidden size, so a test sees the projection is used
 
 
-WRITERS = {"vlm": write_tiny_vlm, "aesthetic": write_tiny_aesthetic, "embed": write_tiny_embedder, "t5": write_tiny_t5}
+WRITERS = {"vlm": write_tiny_vlm, "vlm-qwen3": write_tiny_qwen3_vlm, "aesthetic": write_tiny_aesthetic, "embed": write_tiny_embedder, "t5": write_tiny_t5}
 
 
 def write_tiny_models(root: str) -> dict[str, str]:

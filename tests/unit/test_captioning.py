@@ -23,13 +23,13 @@ from curate_udfs.captioning import (
 from curate_udfs.captioning.generation import chat_prompt, count_output_tokens
 from curate_udfs.captioning.prompts import PROMPT_VARIANTS
 from curate_udfs.captioning.inputs import WindowFrames, model_frame_size, pack_window_frames, unpack_window_frames
-from curate_udfs.captioning.stage import choose_backend
+from curate_udfs.captioning.stage import choose_backend, model_resize_factor
 from curate_udfs.captioning.transformers_backend import load_transformers_captioner
 from curate_udfs.errors import EnvironmentProblem
 from curate_udfs.media.previews import encode_animated_webp, preview_size
 from curate_udfs.media.probe import probe_video
 from curate_udfs.media.sampling import sample_indices
-from curate_udfs.testing.tiny_models import write_tiny_t5, write_tiny_vlm
+from curate_udfs.testing.tiny_models import write_tiny_qwen3_vlm, write_tiny_t5, write_tiny_vlm
 
 # Small frames and few tokens keep the tiny model's generation to a fraction of a second on a CPU.
 SMALL = {"min_pixels_per_frame": 56 * 56, "max_pixels_per_frame": 112 * 196, "max_output_tokens": 6}
@@ -242,6 +242,41 @@ def test_prompt_variants_reach_the_model_and_the_prompt_column(prepared):
     assert custom.prompt.tolist() == ["Describe this video."]
     assert custom.prompt_tokens[0] - outs["default"].prompt_tokens[0] == (
         len(captioner.processor.tokenizer("Describe this video.")["input_ids"]) - tokens["default"])
+
+
+@pytest.fixture(scope="module")
+def tiny_qwen3_vlm(tmp_path_factory):
+    return write_tiny_qwen3_vlm(str(tmp_path_factory.mktemp("tiny") / "vlm-qwen3"))
+
+
+@pytest.mark.parametrize("family", ["qwen2.5-vl", "qwen3-vl"])
+def test_qwen2_5_and_qwen3_vl_checkpoints_both_caption(family, samples, tiny_vlm, tiny_qwen3_vlm):
+    model = tiny_vlm if family == "qwen2.5-vl" else tiny_qwen3_vlm
+    assert check_captioning(CaptioningConfig(model=model)) == model
+    factor = model_resize_factor(model)
+    assert factor == {"qwen2.5-vl": 28, "qwen3-vl": 32}[family]  # 14 px patches vs 16 px, merged 2x2
+    config = CaptioningConfig(model=model, window_size=64, batch_size=2, resize_factor=factor, **SMALL)
+    windows = run(prepare_caption_batches, [clip_row("carphone", samples["carphone_pristine.mp4"])], config)
+    out = run(caption_batches, windows, config)
+    assert len(out) == 2 and out.error.isna().all()
+    assert out.caption.map(lambda c: isinstance(c, str)).all() and (out.output_tokens >= 1).all()
+    captioner = load_transformers_captioner(model, "cpu", "auto")
+    assert type(captioner.model).__name__ == {"qwen2.5-vl": "Qwen2_5_VLForConditionalGeneration",
+                                              "qwen3-vl": "Qwen3VLForConditionalGeneration"}[family]
+    frames = unpack_window_frames(windows.model_inputs[0])
+    assert frames.width % factor == 0 and frames.height % factor == 0
+    from curate_udfs.captioning.transformers_backend import video_metadata
+
+    alone = captioner.processor(text=[chat_prompt(captioner.processor, config.prompt)], videos=[frames.rgb()],
+                                video_metadata=[video_metadata(frames.num_frames, frames.sampled_fps)],
+                                do_sample_frames=False, cap_pixels_per_frame=False)
+    t, h, w = alone["video_grid_thw"][0]
+    assert (h * factor // 2, w * factor // 2) == (frames.height, frames.width)  # the processor kept the prepared size
+    assert out.prompt_tokens[0] == len(alone["input_ids"][0])
+    text = captioner.processor.tokenizer.decode(alone["input_ids"][0])
+    # Qwen3-VL: a timestamp per pair of frames, from the window's start; Qwen2.5-VL: none, and a system turn
+    assert (text.count(" seconds>") == t) == (family == "qwen3-vl")
+    assert ("You are a helpful assistant." in text) == (family == "qwen2.5-vl")
 
 
 def test_error_rows_pass_through_and_a_bad_window_costs_only_its_row(prepared):

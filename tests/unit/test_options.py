@@ -14,7 +14,7 @@ from curate_udfs.filters.artificial_text import ArtificialTextConfig
 from curate_udfs.filters.motion import MotionConfig
 from curate_udfs.media.transcode import EncoderSettings
 from curate_udfs.splitting.spans import TransNetV2Rules
-from curate_udfs.testing.tiny_models import write_tiny_aesthetic, write_tiny_vlm
+from curate_udfs.testing.tiny_models import write_tiny_aesthetic, write_tiny_qwen3_vlm, write_tiny_vlm
 from jobs import annotate, dedup, dedup_kmeans, shard, split_annotate, sql
 from jobs.cli import build_parser
 from jobs.lake import Lake
@@ -24,7 +24,8 @@ from jobs.lake import Lake
 def models(tmp_path_factory):
     """The checkpoints the driver-side checks look for (captioning and aesthetic stages)."""
     root = tmp_path_factory.mktemp("tiny")
-    return {"vlm": write_tiny_vlm(str(root / "vlm")), "aesthetic": write_tiny_aesthetic(str(root / "aesthetic"))}
+    return {"vlm": write_tiny_vlm(str(root / "vlm")), "aesthetic": write_tiny_aesthetic(str(root / "aesthetic")),
+            "vlm-qwen3": write_tiny_qwen3_vlm(str(root / "vlm-qwen3"))}
 
 
 def parse(*argv: str):
@@ -80,6 +81,9 @@ def test_caption_options_reach_the_captioning_config(models, tmp_path):
     args = parse("caption", "--input-clip-path", lake, "--captioning-model", models["vlm"],
                  "--captioning-prompt-variant", "av", "--captioning-prompt-text", "Describe the motion.")
     assert annotate.caption_config_from(args, lake).prompt == "Describe the motion."  # the text wins over the variant
+    assert annotate.caption_config_from(args, lake).resize_factor == 28
+    args = parse("caption", "--input-clip-path", lake, "--captioning-model", models["vlm-qwen3"])
+    assert annotate.caption_config_from(args, lake).resize_factor == 32  # Qwen3-VL's 16 px patches, merged 2x2
 
 
 def test_dedup_options_reach_the_kmeans_and_semdedup_configs(tmp_path):
