@@ -127,11 +127,14 @@ def read_metas(path: str, text: str, root: str) -> tuple[dict, list[dict]]:
         if key is None:
             continue
         variant = key.removesuffix("_caption")
+        enhanced = next((k for k in window if k.endswith("_enhanced_caption")), None)
         captions.append({"clip_id": clip_id, "window_index": index, "annotation_version": version,
                          "start_frame": int(window["start_frame"]), "end_frame": int(window["end_frame"]) + 1,
                          "caption": window[key], "model": variant,
                          "prompt_tokens": window.get(f"{variant}_prompt_tokens"),
-                         "output_tokens": window.get(f"{variant}_output_tokens")})
+                         "output_tokens": window.get(f"{variant}_output_tokens"),
+                         "enhanced_caption": window[enhanced] if enhanced else None,
+                         "enhance_model": enhanced.removesuffix("_enhanced_caption") if enhanced else None})
     return clip, captions
 
 

@@ -22,6 +22,7 @@ from pyspark.sql import types as T
 from curate_udfs.captioning import OUTPUT_COLUMNS as CAPTION_COLUMNS
 from curate_udfs.captioning import PREPARE_OUTPUT_COLUMNS, CaptioningConfig, caption_batches, check_captioning
 from curate_udfs.captioning import prepare_caption_batches
+from curate_udfs.captioning.enhance import DEFAULT_ENHANCE_MODEL
 from curate_udfs.captioning.prompts import PROMPT_VARIANT_NAMES
 from curate_udfs.captioning.stage import model_resize_factor
 from curate_udfs.embedding import ALGORITHMS, DEFAULT_ALGORITHM, EmbeddingConfig, check_embedding, embedding_batches
@@ -102,6 +103,13 @@ def add_caption_arguments(parser: argparse.ArgumentParser, *, switch: bool = Tru
     g.add_argument("--captioning-batch-size", "--qwen-batch-size", dest="captioning_batch_size", type=int, default=c.batch_size,
                    help="caption windows per model call")
     g.add_argument("--captioning-gpus-per-worker", type=float, default=None, help=_GPU_HELP.format(DEFAULT_GPUS["captioning"]))
+    g.add_argument("--enhance-captions", action="store_true",
+                   help="a language model rewrites each caption, richer and longer; kept beside the raw caption "
+                        "(captions.enhanced_caption; {lm}_enhanced_caption in Cosmos formats)")
+    g.add_argument("--enhance-captions-model", default=DEFAULT_ENHANCE_MODEL,
+                   help="folder or hub id of the causal LM (any transformers chat/instruct checkpoint)")
+    g.add_argument("--enhance-captions-max-output-tokens", type=int, default=c.enhance_max_output_tokens,
+                   help="longest enhanced caption, tokens")
     g.add_argument("--annotation-version", default="v0", help="captions are stored under this version; earlier ones stay")
     g.add_argument("--generate-previews", action="store_true",
                    help="animated WebP per caption window at media/previews/{clip_id}/{start}_{end}.webp")
@@ -158,6 +166,8 @@ def caption_config_from(args: argparse.Namespace, lake: str) -> CaptioningConfig
         model=args.captioning_model, backend=args.captioning_backend, window_size=args.captioning_window_size,
         sampling_fps=args.captioning_sampling_fps, prompt_text=args.captioning_prompt_text,
         prompt_variant=args.captioning_prompt_variant,
+        enhance_model=args.enhance_captions_model if args.enhance_captions else None,
+        enhance_max_output_tokens=args.enhance_captions_max_output_tokens,
         max_output_tokens=args.captioning_max_output_tokens, batch_size=args.captioning_batch_size,
         annotation_version=args.annotation_version,
         previews_dir=f"{lake}/media/previews" if args.generate_previews else None,

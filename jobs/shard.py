@@ -296,23 +296,33 @@ def _bin_columns() -> list:
 
 
 def captioned_clips(captions: DataFrame) -> DataFrame:
-    """One row per captioned clip: its windows as parallel arrays in window order, and the caption model."""
-    window = F.struct("window_index", "start_frame", "end_frame", "caption", "prompt_tokens", "output_tokens")
+    """One row per captioned clip: its windows as parallel arrays in window order, and the caption model.
+
+    ``enhanced_captions`` and ``enhance_model`` are null unless some window has an enhanced caption
+    (so a clip's content, and the shards' fingerprints, are what they were before enhancement existed);
+    a captions table older than those columns (or read as of an older version) reads as having none.
+    """
+    for name in ("enhanced_caption", "enhance_model"):
+        if name not in captions.columns:
+            captions = captions.withColumn(name, F.lit(None).cast("string"))
+    window = F.struct("window_index", "start_frame", "end_frame", "caption", "prompt_tokens", "output_tokens",
+                      "enhanced_caption")
     grouped = captions.groupBy("clip_id").agg(F.sort_array(F.collect_list(window)).alias("w"),
-                                              F.min("model").alias("caption_model"))
+                                              F.min("model").alias("caption_model"), F.min("enhance_model").alias("enhance_model"))
     return grouped.select(
         "clip_id", "caption_model", F.size("w").alias("num_clip_windows"),
         F.col("w.start_frame").alias("window_starts"), F.col("w.end_frame").alias("window_ends"),
         F.col("w.caption").alias("captions"), F.col("w.prompt_tokens").alias("prompt_tokens"),
-        F.col("w.output_tokens").alias("output_tokens"))
+        F.col("w.output_tokens").alias("output_tokens"),
+        F.when(F.col("enhance_model").isNotNull(), F.col("w.enhanced_caption")).alias("enhanced_captions"), "enhance_model")
 
 
 def _one_window_per_row(clips: DataFrame) -> DataFrame:
     """video2world: each window its own sample, keyed ``{clip_id}_{start}_{end}`` with the end inclusive."""
-    arrays = ("window_starts", "window_ends", "captions", "prompt_tokens", "output_tokens")
+    arrays = ("window_starts", "window_ends", "captions", "prompt_tokens", "output_tokens", "enhanced_captions")
     rows = clips.select("*", F.posexplode("window_starts").alias("i", "start"))
     rows = rows.select(*[c for c in clips.columns if c not in arrays],
-                       *[F.array(F.col(a)[F.col("i")]).alias(a) for a in arrays])
+                       *[F.when(F.col(a).isNotNull(), F.array(F.col(a)[F.col("i")])).alias(a) for a in arrays])
     return rows.withColumn("sample_key", F.concat_ws("_", "clip_id", F.col("window_starts")[0],
                                                      F.col("window_ends")[0] - 1))
 

@@ -78,6 +78,9 @@ CAPTIONS = T.StructType([
     T.StructField("output_tokens", T.LongType()),
     RUN_ID,
     T.StructField("created_at", T.TimestampType()),
+    # --enhance-captions (null without it; lakes written before these existed gain them at their next MERGE)
+    T.StructField("enhanced_caption", T.StringType()),
+    T.StructField("enhance_model", T.StringType()),
 ])
 
 # What Cosmos-Curate writes to summary.json, one row per run.

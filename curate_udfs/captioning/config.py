@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Literal
 
-from curate_udfs.captioning.prompts import DEFAULT_PROMPT, caption_prompt  # noqa: F401 (DEFAULT_PROMPT re-exported)
+from curate_udfs.captioning.prompts import DEFAULT_PROMPT, ENHANCE_PROMPTS, caption_prompt  # noqa: F401 (DEFAULT_PROMPT re-exported)
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 PromptVariant = Literal["default", "av", "av-surveillance"]
@@ -44,11 +44,15 @@ class CaptioningConfig:
     preview_fps: float = 1.0
     preview_height: int = 240
     decode_threads: int = 1
+    enhance_model: str | None = None  # --enhance-captions-model when --enhance-captions is on: a causal LM rewrites captions
+    enhance_max_output_tokens: int = 512  # --enhance-captions-max-output-tokens
 
     def __post_init__(self):
         prompt = caption_prompt(self.prompt_variant, self.prompt_text)  # (an unknown variant raises here)
         if not prompt.strip():
             raise ValueError("captioning prompt text must not be empty")
+        if self.enhance_model is not None and not self.enhance_model:
+            raise ValueError("--enhance-captions-model must be a local folder or a hub id, got an empty string")
         if not self.model:
             raise ValueError("captioning model must be a local folder or a hub id, got an empty string")
         if self.window_size < 2:
@@ -56,7 +60,8 @@ class CaptioningConfig:
         for name in ("sampling_fps", "preview_fps"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("max_output_tokens", "batch_size", "decode_threads", "resize_factor", "preview_height"):
+        for name in ("max_output_tokens", "batch_size", "decode_threads", "resize_factor", "preview_height",
+                     "enhance_max_output_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.backend not in ("auto", "vllm", "transformers"):
@@ -74,6 +79,11 @@ class CaptioningConfig:
             raise ValueError(f"max_pixels_per_frame must hold one {self.resize_factor}x{self.resize_factor} block")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+
+    @property
+    def enhance_prompt(self) -> str:
+        """The enhancement model's instruction: the one for the captioning prompt variant."""
+        return ENHANCE_PROMPTS[self.prompt_variant]
 
     @property
     def prompt(self) -> str:

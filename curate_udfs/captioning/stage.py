@@ -9,6 +9,7 @@ from typing import Iterator
 import pandas as pd
 
 from curate_udfs.captioning.config import CaptioningConfig
+from curate_udfs.captioning.enhance import check_enhancement, load_enhancer
 from curate_udfs.captioning.generation import Captioner
 from curate_udfs.captioning.inputs import unpack_window_frames
 from curate_udfs.captioning.prepare import PREPARE_OUTPUT_COLUMNS
@@ -25,8 +26,8 @@ DISABLE_HINT = "Or turn captions off with --no-generate-captions."
 INPUT_COLUMNS = tuple(c for c in PREPARE_OUTPUT_COLUMNS if c != "processing_s")
 OUTPUT_COLUMNS = {
     "clip_id": str, "window_index": int, "start_frame": int, "end_frame": int, "caption": str, "model": str,
-    "prompt": str, "prompt_tokens": int, "output_tokens": int, "annotation_version": str, "error": str,
-    "processing_s": float,
+    "prompt": str, "prompt_tokens": int, "output_tokens": int, "annotation_version": str,
+    "enhanced_caption": str, "enhance_model": str, "error": str, "processing_s": float,
 }
 
 
@@ -78,6 +79,8 @@ def check_captioning(config: CaptioningConfig) -> str:
     if config.backend == "vllm" and not vllm_available():
         raise EnvironmentProblem("--captioning-backend vllm: vLLM is not installed here; install it or use "
                                  "--captioning-backend transformers.")
+    if config.enhance_model:
+        check_enhancement(config.enhance_model)
     return model_dir
 
 
@@ -90,6 +93,15 @@ def load_captioner(config: CaptioningConfig, gpu_addresses: list[str] | None = N
         return load_vllm_captioner(model_dir, address, config.batch_size, config.use_fp8_weights,
                                    config.gpu_memory_utilization, config.dtype)
     return load_transformers_captioner(model_dir, device, config.dtype)
+
+
+def _enhance(rows: list[dict], config: CaptioningConfig, gpu_addresses: list[str] | None) -> None:
+    """Fill ``enhanced_caption`` and ``enhance_model`` of the captioned ``rows`` (in place)."""
+    device = resolve_device(config.device, gpu_addresses)
+    enhancer = load_enhancer(config.enhance_model, device, config.dtype)
+    texts = enhancer.enhance([row["caption"] for row in rows], config.enhance_prompt, config.enhance_max_output_tokens)
+    for row, text in zip(rows, texts):
+        row.update(enhanced_caption=text, enhance_model=config.enhance_model)
 
 
 def caption_batches(
@@ -105,7 +117,8 @@ def caption_batches(
     Rows that arrive with ``error`` set pass through as error rows without touching the model.
     ``config.batch_size`` windows share one model call; a failing call is retried one window at a
     time, so one bad window costs only its own row. ``processing_s`` is the call's time divided
-    by its windows.
+    by its windows. With ``config.enhance_model`` set, each caption is also rewritten by that
+    language model into ``enhanced_caption`` (``enhance_model`` names it); a failing rewrite fails the window.
     """
     common = {"model": config.model, "prompt": config.prompt, "annotation_version": config.annotation_version}
     captioner: list[Captioner] = []  # loaded at the first window that needs it
@@ -131,6 +144,8 @@ def caption_batches(
             for i, caption in zip(todo, captioner[0].caption(windows, config.prompt, config.max_output_tokens)):
                 rows[i] = {**keys(records[i]), **common, "caption": caption.text, "prompt_tokens": caption.prompt_tokens,
                            "output_tokens": caption.output_tokens, "error": None}
+            if config.enhance_model:
+                _enhance([rows[i] for i in todo], config, gpu_addresses)
         return rows
 
     return map_record_batches(batches, process_many, error_row, list(OUTPUT_COLUMNS), config.batch_size)

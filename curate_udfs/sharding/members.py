@@ -33,10 +33,11 @@ CLIP_COLUMNS = {
     "width": int, "height": int, "fps": float, "num_frames": int, "num_bytes": int, "codec": str,
     "source_width": int, "source_height": int, "source_fps": float,
     "motion_global_mean": float, "motion_per_patch_min_256": float, "aesthetic_score": float,
-    "caption_model": str, "num_clip_windows": int,
+    "caption_model": str, "num_clip_windows": int, "enhance_model": str,
 }
+# enhanced_captions: null when no window of the clip was enhanced (--enhance-captions)
 WINDOW_COLUMNS = {"window_starts": list[int], "window_ends": list[int], "captions": list[str],
-                  "prompt_tokens": list[int], "output_tokens": list[int]}
+                  "prompt_tokens": list[int], "output_tokens": list[int], "enhanced_captions": list[str]}
 
 
 @dataclass(frozen=True)
@@ -89,11 +90,29 @@ def caption_variant(model: str | None) -> str:
     return "qwen"  # a tiny or local checkpoint of the default family
 
 
+def enhanced_caption_key(model: str | None) -> str:
+    """The window key Cosmos-Curate gives a model's enhanced caption: ``{lm}_enhanced_caption``.
+
+    Example::
+
+        enhanced_caption_key("/models/Qwen2.5-14B-Instruct")  # "qwen_lm_enhanced_caption"
+    """
+    name = (model or "").rstrip("/").rsplit("/", 1)[-1].lower()
+    for family, lm in (("nemotron", "nemotron_lm"), ("gpt", "openai_lm"), ("gemini", "gemini_lm")):
+        if family in name:
+            return f"{lm}_enhanced_caption"
+    return "qwen_lm_enhanced_caption"  # Qwen (Cosmos-Curate's default language model) and local tiny checkpoints
+
+
 def windows(row: dict) -> list[dict]:
-    """The row's windows: ``start``, ``end`` (exclusive), ``caption``, token counts, in order."""
-    return [{"start": int(s), "end": int(e), "caption": c, "prompt_tokens": plain(p), "output_tokens": plain(o)}
-            for s, e, c, p, o in zip(row["window_starts"], row["window_ends"], row["captions"], row["prompt_tokens"],
-                                     row["output_tokens"])]
+    """The row's windows: ``start``, ``end`` (exclusive), ``caption``, token counts, ``enhanced`` (or None), in order."""
+    enhanced = row.get("enhanced_captions")
+    if enhanced is None or isinstance(enhanced, float):  # (pandas' missing value)
+        enhanced = [None] * len(row["window_starts"])
+    return [{"start": int(s), "end": int(e), "caption": c, "prompt_tokens": plain(p), "output_tokens": plain(o),
+             "enhanced": x}
+            for s, e, c, p, o, x in zip(row["window_starts"], row["window_ends"], row["captions"], row["prompt_tokens"],
+                                        row["output_tokens"], enhanced)]
 
 
 def clip_metas(row: dict) -> dict:
@@ -113,8 +132,10 @@ def clip_metas(row: dict) -> dict:
     if r["aesthetic_score"] is not None:
         meta["aesthetic_score"] = r["aesthetic_score"]
     variant = caption_variant(r["caption_model"])
+    enhanced_key = enhanced_caption_key(r["enhance_model"])
     meta["windows"] = [{"start_frame": w["start"], "end_frame": w["end"] - 1, f"{variant}_caption": w["caption"],
-                        f"{variant}_prompt_tokens": w["prompt_tokens"], f"{variant}_output_tokens": w["output_tokens"]}
+                        f"{variant}_prompt_tokens": w["prompt_tokens"], f"{variant}_output_tokens": w["output_tokens"],
+                        **({enhanced_key: w["enhanced"]} if w["enhanced"] is not None else {})}
                        for w in windows(row)]
     meta["filtered_windows"] = []
     meta["valid"] = bool(meta["windows"])

@@ -201,6 +201,39 @@ def write_tiny_qwen3_vlm(folder: str) -> str:
     return folder
 
 
+def write_tiny_lm(folder: str) -> str:
+    """Write a tiny random Qwen3 causal LM and its tokenizer (with a chat template) to ``folder``.
+
+    Example::
+
+        path = write_tiny_lm("/tmp/tiny/lm")
+        model = AutoModelForCausalLM.from_pretrained(path)  # Qwen3ForCausalLM
+
+    For ``--enhance-captions-model``: the same tokenizer as the tiny VLMs, Qwen's chat template
+    (system and user turns as plain text), hidden 64 and 2 layers. Its rewrites are gibberish.
+    """
+    import torch
+    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+
+    tokenizer = _tiny_qwen_tokenizer()
+    tokenizer.chat_template = QWEN3_VL_CHAT_TEMPLATE
+    token_id = tokenizer.convert_tokens_to_ids
+    config = Qwen3Config(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, max_position_embeddings=4096, tie_word_embeddings=False,
+        bos_token_id=token_id("<|endoftext|>"), eos_token_id=token_id("<|im_end|>"), pad_token_id=token_id("<|endoftext|>"),
+    )
+    torch.manual_seed(0)
+    model = Qwen3ForCausalLM(config).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=token_id("<|endoftext|>"), pad_token_id=token_id("<|endoftext|>"),
+        eos_token_id=[token_id("<|im_end|>"), token_id("<|endoftext|>")], do_sample=False,
+    )
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def _tiny_t5_pieces() -> list[tuple[str, float]]:
     """SentencePiece-style unigram pieces: T5's three specials, single characters, and corpus words."""
     import string
@@ -308,7 +341,7 @@ def write_tiny_embedder(folder: str) -> str:
 _TINY_EMBEDDER_DIM = 24  # distinct from the hidden size, so a test sees the projection is used
 
 
-WRITERS = {"vlm": write_tiny_vlm, "vlm-qwen3": write_tiny_qwen3_vlm, "aesthetic": write_tiny_aesthetic, "embed": write_tiny_embedder, "t5": write_tiny_t5}
+WRITERS = {"vlm": write_tiny_vlm, "vlm-qwen3": write_tiny_qwen3_vlm, "lm": write_tiny_lm, "aesthetic": write_tiny_aesthetic, "embed": write_tiny_embedder, "t5": write_tiny_t5}
 
 
 def write_tiny_models(root: str) -> dict[str, str]:

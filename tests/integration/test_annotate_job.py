@@ -141,6 +141,53 @@ def test_caption_command_adds_a_version_and_keeps_the_old_one(spark, lake, tiny_
     assert tables.latest_version(spark, lake, "captions") > before
 
 
+def test_enhanced_captions_with_a_prompt_variant_land_beside_the_raw_ones(spark, lake, tiny_models):
+    from curate_udfs.captioning.prompts import PROMPT_VARIANTS
+    from curate_udfs.sharding.members import clip_metas
+    from jobs.shard import captioned_clips
+
+    summary = run_command(["caption", "--output-path", str(lake), "--annotation-version", "v2",
+                           *caption_options(tiny_models, "--captioning-prompt-variant", "av", "--enhance-captions",
+                                            "--enhance-captions-model", tiny_models["lm"],
+                                            "--enhance-captions-max-output-tokens", "5")])
+    v2 = rows(spark, lake, "captions", "annotation_version = 'v2'")
+    assert summary["num_caption_windows"] == len(v2) > 0
+    assert {r.prompt for r in v2} == {PROMPT_VARIANTS["av"]} and {r.enhance_model for r in v2} == {tiny_models["lm"]}
+    assert all(isinstance(r.enhanced_caption, str) and r.enhanced_caption and r.enhanced_caption != r.caption for r in v2)
+    assert {r.enhanced_caption for r in rows(spark, lake, "captions", "annotation_version = 'v0'")} == {None}
+    captions = tables.read_table(spark, lake, "captions")
+    [clip] = captioned_clips(captions.where("annotation_version = 'v2'")).collect()
+    meta = clip_metas(clip.asDict())
+    by_window = {r.window_index: r for r in v2}
+    assert [w["qwen_lm_enhanced_caption"] for w in meta["windows"]] == [by_window[i].enhanced_caption for i in range(len(v2))]
+    [clip] = captioned_clips(captions.where("annotation_version = 'v0'")).collect()
+    assert clip.enhanced_captions is None and not any(k.endswith("enhanced_caption") for w in clip_metas(clip.asDict())["windows"]
+                                                      for k in w)
+
+
+def test_a_captions_table_from_before_enhancement_gains_its_columns(spark, tmp_path):
+    """A lake written by an older cliplake: its captions table lacks the enhancement columns until the next MERGE."""
+    from pyspark.sql import types as T
+
+    from jobs.shard import captioned_clips
+
+    old_schema = T.StructType([f for f in tables.CAPTIONS.fields if f.name not in ("enhanced_caption", "enhance_model")])
+    path = tables.table_path(str(tmp_path), "captions")
+    old = {"clip_id": "c", "window_index": 0, "annotation_version": "v0", "start_frame": 0, "end_frame": 10,
+           "caption": "a cat", "model": "m", "prompt": "p", "prompt_tokens": 5, "output_tokens": 2}
+    spark.createDataFrame([tuple(old.get(f.name) for f in old_schema)], old_schema).write.format("delta").save(path)
+    new = {**old, "window_index": 1, "start_frame": 10, "end_frame": 20, "caption": "a dog",
+           "enhanced_caption": "a happy dog", "enhance_model": "lm"}
+    tables.merge_rows(spark, str(tmp_path), "captions", spark.createDataFrame([new]))
+    now = tables.read_table(spark, str(tmp_path), "captions")
+    assert {"enhanced_caption", "enhance_model"} <= set(now.columns)
+    assert sorted((r.caption, r.enhanced_caption) for r in now.collect()) == [("a cat", None), ("a dog", "a happy dog")]
+    [before] = captioned_clips(tables.read_table(spark, str(tmp_path), "captions", version=0)).collect()
+    assert before.enhanced_captions is None and before.enhance_model is None and before.captions == ["a cat"]
+    [after] = captioned_clips(now).collect()
+    assert after.enhanced_captions == [None, "a happy dog"] and after.enhance_model == "lm"
+
+
 def test_missing_captioning_model_stops_before_any_work(motion_inputs, tmp_path, capsys):
     lake = tmp_path / "lake"
     with pytest.raises(SystemExit) as stop:

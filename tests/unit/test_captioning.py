@@ -29,7 +29,7 @@ from curate_udfs.errors import EnvironmentProblem
 from curate_udfs.media.previews import encode_animated_webp, preview_size
 from curate_udfs.media.probe import probe_video
 from curate_udfs.media.sampling import sample_indices
-from curate_udfs.testing.tiny_models import write_tiny_qwen3_vlm, write_tiny_t5, write_tiny_vlm
+from curate_udfs.testing.tiny_models import write_tiny_lm, write_tiny_qwen3_vlm, write_tiny_t5, write_tiny_vlm
 
 # Small frames and few tokens keep the tiny model's generation to a fraction of a second on a CPU.
 SMALL = {"min_pixels_per_frame": 56 * 56, "max_pixels_per_frame": 112 * 196, "max_output_tokens": 6}
@@ -277,6 +277,31 @@ def test_qwen2_5_and_qwen3_vl_checkpoints_both_caption(family, samples, tiny_vlm
     # Qwen3-VL: a timestamp per pair of frames, from the window's start; Qwen2.5-VL: none, and a system turn
     assert (text.count(" seconds>") == t) == (family == "qwen3-vl")
     assert ("You are a helpful assistant." in text) == (family == "qwen2.5-vl")
+
+
+def test_enhancement_writes_a_second_caption_beside_the_raw_one(prepared, tmp_path):
+    config, windows = prepared
+    import dataclasses
+
+    from curate_udfs.captioning.prompts import ENHANCE_PROMPTS
+
+    lm = write_tiny_lm(str(tmp_path / "lm"))
+    enhanced = dataclasses.replace(config, enhance_model=lm, enhance_max_output_tokens=5, prompt_variant="av")
+    assert check_captioning(enhanced) == config.model and enhanced.enhance_prompt == ENHANCE_PROMPTS["av"]
+    out = run(caption_batches, windows.head(3), enhanced)
+    plain = run(caption_batches, windows.head(3), dataclasses.replace(config, prompt_variant="av"))
+    assert out.error.isna().all() and (out.enhance_model == lm).all()
+    assert out.caption.tolist() == plain.caption.tolist()  # the raw caption is untouched
+    assert out.enhanced_caption.map(lambda c: isinstance(c, str) and len(c) > 0).all()
+    assert (out.enhanced_caption != out.caption).all()
+    assert plain.enhanced_caption.isna().all() and plain.enhance_model.isna().all()
+    # the rewrite is the language model's greedy answer to the variant's instruction and the raw caption
+    from curate_udfs.captioning.enhance import load_enhancer
+
+    again = load_enhancer(lm, "cpu", "auto").enhance(out.caption.tolist(), ENHANCE_PROMPTS["av"], 5)
+    assert again == out.enhanced_caption.tolist()
+    with pytest.raises(EnvironmentProblem, match="--enhance-captions-model"):
+        check_captioning(dataclasses.replace(config, enhance_model=str(tmp_path / "no-lm")))
 
 
 def test_error_rows_pass_through_and_a_bad_window_costs_only_its_row(prepared):

@@ -26,6 +26,17 @@ def test_metas_written_then_read_gives_the_clip_and_its_windows():
         [("v3", 0, 256, "a", "qwen"), ("v3", 256, 300, "b", "qwen")]
 
 
+def test_enhanced_captions_are_written_as_lm_keys_and_read_back():
+    row = {**ROW, "enhanced_captions": ["a, richer", None], "enhance_model": "/models/Qwen2.5-14B-Instruct"}
+    meta = json.loads(cosmos_layout.metas_json(row))
+    assert meta["windows"][0]["qwen_lm_enhanced_caption"] == "a, richer"
+    assert not any(k.endswith("_enhanced_caption") for k in meta["windows"][1])  # a window without one has no key
+    assert not any(k.endswith("_enhanced_caption") for w in json.loads(cosmos_layout.metas_json(ROW))["windows"] for k in w)
+    _, captions = cosmos_layout.read_metas("/out/metas/v0/c1.json", json.dumps(meta), "/out")
+    assert [(c["caption"], c["enhanced_caption"], c["enhance_model"]) for c in captions] == \
+        [("a", "a, richer", "qwen_lm"), ("b", None, None)]
+
+
 def test_errors_come_before_the_windows_and_read_back():
     meta = json.loads(cosmos_layout.metas_json(ROW, error="decode failed"))
     keys = list(meta)
