@@ -6,7 +6,9 @@ clusters), written once per size to a Delta clip_embeddings table under .cache/b
 Floor: one Python process on every core: read the same rows, L2-normalise, scikit-learn KMeans
 (n_init=1, same k, max_iter and seed, trained on the same number of sampled rows), assign every
 row, and the same tiled pairwise step in numpy per cluster.
-Job: `cliplake dedup` in a fresh process, Spark start included, k-means on Spark MLlib.
+Job: `cliplake dedup` in a fresh process, Spark start included, with its default backend (auto:
+scikit-learn in the driver while the embeddings fit in --kmeans-driver-max-mb, 256 MiB = ~130k rows
+here, Spark MLlib above that; `-- --kmeans-backend spark` forces MLlib).
 Both train k-means on about 256 rows per centroid (--kmeans-max-points-per-centroid 256);
 prints wall times, their ratio (job / floor, lower is better) and the growth from size to size.
 
@@ -110,7 +112,7 @@ def main() -> None:
     print(f"{DIM}-d embeddings, {args.rows_per_cluster} rows per cluster, 5% planted copies, "
           f"k-means trained on {POINTS_PER_CENTROID} rows per centroid; {os.cpu_count()} cores")
     print(f"{'rows':>9} {'k':>4} {'floor s':>8} {'job s':>8} {'job/floor':>9} {'job growth':>10} "
-          f"{'floor MiB':>9} {'job MiB':>8}  removed (floor, job, planted)")
+          f"{'floor MiB':>9} {'job MiB':>8}  k-means  removed (floor, job, planted)")
     previous = None
     for rows in args.rows:
         clusters = max(1, rows // args.rows_per_cluster)
@@ -120,14 +122,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="cliplake-bench-dedup-") as out:
             job_s, job_mem, job_out = measured([
                 sys.executable, "-m", "jobs.cli", "dedup", "--input-embeddings-path", lake, "--output-path", out,
-                "--n-clusters", str(clusters), "--kmeans-backend", "spark",
+                "--n-clusters", str(clusters),
                 "--kmeans-max-points-per-centroid", str(POINTS_PER_CENTROID), "--eps-to-extract", str(EPS),
                 *args.job_options])
         floor_removed = int(re.search(r"removed (\d+)", floor_out).group(1))
         job_removed = removed_by_job(job_out)
+        backend = re.search(r"k-means on (\w+)", job_out).group(1)
         growth = f"{job_s / previous[1]:.1f}x/{rows / previous[0]:.0f}x" if previous else "-"
         print(f"{rows:>9} {clusters:>4} {floor_s:>8.1f} {job_s:>8.1f} {job_s / floor_s:>9.2f} {growth:>10} "
-              f"{floor_mem / 2**20:>9.0f} {job_mem / 2**20:>8.0f}  {floor_removed}, {job_removed}, {planted}",
+              f"{floor_mem / 2**20:>9.0f} {job_mem / 2**20:>8.0f}  {backend:<7}  {floor_removed}, {job_removed}, {planted}",
               flush=True)
         previous = (rows, job_s)
         # k-means may put a copy and its original in different clusters when both sit near a

@@ -26,7 +26,7 @@ from curate_udfs import objectstore
 from curate_udfs.dedup import semdedup
 from curate_udfs.dedup.config import SemDedupConfig
 from curate_udfs.objectstore import S3Access
-from jobs import dedup_export, dedup_kmeans, runs, s3a, storage_options, tables
+from jobs import dedup_driver, dedup_export, dedup_kmeans, runs, s3a, storage_options, tables
 from jobs.lake import Lake
 from jobs.report import print_table
 
@@ -56,8 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     km.add_argument("--n-clusters", type=int, default=d.n_clusters, help="number of k-means clusters")
     km.add_argument("--max-iter", type=int, default=d.max_iter, help="maximum k-means iterations")
     km.add_argument("--random-state", type=int, default=d.random_state, help="seed for k-means and --which-to-keep random")
-    km.add_argument("--kmeans-backend", choices=["auto", "rapids", "spark"], default=d.backend,
-                    help="rapids: cuML via spark-rapids-ml on GPUs; spark: MLlib on CPUs; auto: rapids when installed and GPUs are present")
+    km.add_argument("--kmeans-backend", choices=["auto", "driver", "rapids", "spark"], default=d.backend,
+                    help="driver: scikit-learn k-means and the search in the driver process (writes through Spark); "
+                         "rapids: cuML via spark-rapids-ml on GPUs; spark: MLlib on CPUs; auto: driver when the "
+                         "embeddings fit in --kmeans-driver-max-mb, else rapids when installed and GPUs are present, else spark")
+    km.add_argument("--kmeans-driver-max-mb", type=float, default=d.driver_max_mb,
+                    help="with --kmeans-backend auto: embeddings up to this many MiB (rows x dim x 4 bytes) run in the driver")
     km.add_argument("--kmeans-max-points-per-centroid", type=int, default=d.max_points_per_centroid,
                     help="train k-means on a seeded sample of about N rows per cluster (0: every row, as Cosmos-Curate); all rows are assigned")
 
@@ -77,6 +81,7 @@ def build_configs(args: argparse.Namespace) -> tuple[dedup_kmeans.KMeansConfig, 
     kmeans = dedup_kmeans.KMeansConfig(
         n_clusters=args.n_clusters, max_iter=args.max_iter, random_state=args.random_state,
         backend=args.kmeans_backend, max_points_per_centroid=args.kmeans_max_points_per_centroid,
+        driver_max_mb=args.kmeans_driver_max_mb,
     )
     prune = SemDedupConfig(
         sim_metric=args.sim_metric, which_to_keep=args.which_to_keep, random_state=args.random_state,
@@ -104,8 +109,8 @@ def choose_model(spark: SparkSession, source: "Lake | str", model: str | None) -
     return model
 
 
-def model_embeddings(spark: SparkSession, source: "Lake | str", model: str) -> tuple[DataFrame, int]:
-    """(clip_id, embedding) of ``model`` as stored, and how many there are.
+def model_embeddings(spark: SparkSession, source: "Lake | str", model: str) -> tuple[DataFrame, int, int]:
+    """(clip_id, embedding) of ``model`` as stored, how many there are and their length.
 
     Raises ValueError when the vectors do not all have one length.
     """
@@ -116,7 +121,7 @@ def model_embeddings(spark: SparkSession, source: "Lake | str", model: str) -> t
                      F.max(F.size("embedding")).alias("hi")).first()
     if stats.lo != stats.hi:
         raise ValueError(f"embeddings of model {model!r} have different lengths ({stats.lo} to {stats.hi})")
-    return rows, stats.n
+    return rows, stats.n, stats.hi or 0
 
 
 # L2 normalisation happens in numpy inside each Python step, never as a Spark SQL higher-order
@@ -186,9 +191,11 @@ def _inputs(spark: SparkSession, args: argparse.Namespace, *, for_writing: bool)
         source = Lake.at(args.input_embeddings_path, access=S3Access(profile_name=args.input_s3_profile_name))
         source = source.open(spark, for_writing=False)
     kmeans_config, prune_config = build_configs(args)
-    backend = dedup_kmeans.choose_backend(spark, kmeans_config)
+    if kmeans_config.backend == "rapids":  # a missing spark-rapids-ml is said before the embeddings are read
+        dedup_kmeans.choose_backend(spark, kmeans_config, 0, 0)
     model = choose_model(spark, source, args.embedding_model)
-    points, total = model_embeddings(spark, source, model)
+    points, total, dim = model_embeddings(spark, source, model)
+    backend = dedup_kmeans.choose_backend(spark, kmeans_config, total, dim)
     if total < kmeans_config.n_clusters:
         raise ValueError(f"--n-clusters {kmeans_config.n_clusters} is more than the {total} embeddings of {model!r}")
     return _Inputs(lake, source, kmeans_config, prune_config, backend, model, points, total)
@@ -209,11 +216,18 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     if args.export_cosmos_layout and objectstore.is_s3(args.export_cosmos_layout):
         s3a.configure(spark, args.export_cosmos_layout, lake.access)  # Spark writes the embeddings parquet there
 
-    training = dedup_kmeans.training_rows(points, total, kmeans_config)
-    training = training.select(unit_vectors("embedding").alias("embedding"))
-    centroids = dedup_kmeans.fit_centroids(training, "embedding", backend, kmeans_config)
-    kmeans_s = time.perf_counter() - t0
-    results = _write(spark, lake, model, run_id, assign_and_prune(points, centroids, prune_config), centroids)
+    if backend == "driver":
+        ids, unit = dedup_driver.fetch(points)
+        centroids = dedup_driver.fit_centroids(unit, kmeans_config)
+        kmeans_s = time.perf_counter() - t0
+        pruned = dedup_driver.prune(spark, ids, unit, centroids, prune_config, PRUNED_SCHEMA)
+    else:
+        training = dedup_kmeans.training_rows(points, total, kmeans_config)
+        training = training.select(unit_vectors("embedding").alias("embedding"))
+        centroids = dedup_kmeans.fit_centroids(training, "embedding", backend, kmeans_config)
+        kmeans_s = time.perf_counter() - t0
+        pruned = assign_and_prune(points, centroids, prune_config)
+    results = _write(spark, lake, model, run_id, pruned, centroids)
     summary = summarize(results, prune_config.eps_to_extract)
     tables.merge_rows(spark, lake, "dedup_summary",
                       spark.createDataFrame([{**s, "run_id": run_id, "model": model} for s in summary], tables.DEDUP_SUMMARY))

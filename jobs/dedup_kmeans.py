@@ -1,6 +1,7 @@
-"""K-means for the dedup job: cuML through spark-rapids-ml on GPUs, Spark MLlib on CPUs.
+"""K-means for the dedup job: cuML through spark-rapids-ml on GPUs, Spark MLlib on CPUs, or
+scikit-learn in the driver for inputs that fit there (jobs/dedup_driver.py).
 
-Both backends only produce centroids; every row is then assigned to its nearest centroid by the
+Every backend only produces centroids; every row is then assigned to its nearest centroid by the
 same numpy code (curate_udfs.dedup.semdedup.nearest_centroids), so the two differ in speed, not
 in how assignment works.
 """
@@ -14,7 +15,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from curate_udfs.errors import EnvironmentProblem
 
-Backend = Literal["auto", "rapids", "spark"]
+Backend = Literal["auto", "driver", "rapids", "spark"]
+DEFAULT_DRIVER_MAX_MB = 256  # 512-d float32: about 130k clips (bench/dedup.py)
 RAPIDS_MISSING = (
     "--kmeans-backend rapids needs spark-rapids-ml (cuML k-means on NVIDIA GPUs): "
     "pip install spark-rapids-ml on the driver and executors, with CUDA 12 and GPUs assigned to executors "
@@ -33,6 +35,7 @@ class KMeansConfig:
     ``max_points_per_centroid`` > 0 trains on a seeded sample of about that many rows per
     cluster (as faiss does by default with 256) instead of every row; all rows are still
     assigned to the nearest centroid. 0 (the default) trains on every row, as Cosmos-Curate does.
+    ``auto`` runs in the driver when the embeddings are at most ``driver_max_mb`` MiB.
     """
 
     n_clusters: int = 4
@@ -40,14 +43,17 @@ class KMeansConfig:
     random_state: int = 42
     backend: Backend = "auto"
     max_points_per_centroid: int = 0
+    driver_max_mb: float = DEFAULT_DRIVER_MAX_MB
 
     def __post_init__(self):
         if self.n_clusters < 1:
             raise ValueError(f"--n-clusters must be >= 1, got {self.n_clusters}")
         if self.max_iter < 1:
             raise ValueError(f"--max-iter must be >= 1, got {self.max_iter}")
-        if self.backend not in ("auto", "rapids", "spark"):
-            raise ValueError(f"--kmeans-backend must be auto, rapids or spark, got {self.backend!r}")
+        if self.backend not in ("auto", "driver", "rapids", "spark"):
+            raise ValueError(f"--kmeans-backend must be auto, driver, rapids or spark, got {self.backend!r}")
+        if self.driver_max_mb < 0:
+            raise ValueError(f"--kmeans-driver-max-mb must be >= 0, got {self.driver_max_mb}")
         if self.max_points_per_centroid < 0:
             raise ValueError(f"--kmeans-max-points-per-centroid must be >= 0, got {self.max_points_per_centroid}")
 
@@ -68,17 +74,21 @@ def gpus_present(spark: SparkSession) -> bool:
     return False
 
 
-def choose_backend(spark: SparkSession, config: KMeansConfig) -> str:
-    """``rapids`` or ``spark``: forced by the config, else rapids when installed and GPUs are present.
+def choose_backend(spark: SparkSession, config: KMeansConfig, total: int, dim: int) -> str:
+    """``driver``, ``rapids`` or ``spark``: forced by the config; else the driver when ``total``
+    vectors of ``dim`` floats fit in ``driver_max_mb``, rapids when installed and GPUs are present,
+    Spark MLlib otherwise.
 
     A forced ``rapids`` without spark-rapids-ml fails here, on the driver, before any task.
     """
-    if config.backend == "spark":
-        return "spark"
+    if config.backend in ("spark", "driver"):
+        return config.backend
     if config.backend == "rapids":
         if not rapids_installed():
             raise EnvironmentProblem(RAPIDS_MISSING)
         return "rapids"
+    if total * dim * 4 <= config.driver_max_mb * 2**20:
+        return "driver"
     return "rapids" if rapids_installed() and gpus_present(spark) else "spark"
 
 

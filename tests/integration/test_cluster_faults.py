@@ -183,7 +183,7 @@ def test_dedup_survives_a_killed_worker_and_executor_and_a_killed_job(spark, emb
     clean, faulted, killed = (tmp_path / name for name in ("clean", "faulted", "killed"))
     for lake in (clean, faulted, killed):
         shutil.copytree(embeddings_lake, lake)
-    dedup = ["--n-clusters", "8", "--max-iter", "5"]
+    dedup = ["--n-clusters", "8", "--max-iter", "5", "--kmeans-backend", "spark"]  # tasks to kill: not the driver path
     run_command(["dedup", "--output-path", str(clean), *dedup])
     on_cluster("dedup", "--output-path", faulted, *dedup)
     assert dedup_rows(spark, faulted) == dedup_rows(spark, clean)

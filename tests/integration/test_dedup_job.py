@@ -22,7 +22,9 @@ def write_embeddings(spark, lake, model, vectors, ids):
 
 
 def dedup(lake, *args):
-    return run_command(["dedup", "--output-path", str(lake), "--n-clusters", str(CLUSTERS), *map(str, args)])
+    """The Spark MLlib path (the driver path is compared with it in test_driver_backend_gives_the_same_rows)."""
+    return run_command(["dedup", "--output-path", str(lake), "--n-clusters", str(CLUSTERS), "--kmeans-backend", "spark",
+                        *map(str, args)])
 
 
 def dedup_rows(spark, lake, model=MODEL):
@@ -197,6 +199,32 @@ def lake_state(spark, lake):
              for d, _, names in os.walk(lake) for n in names}
     versions = {t: tables.latest_version(spark, lake, t) for t in sorted(os.listdir(lake)) if tables.exists(spark, lake, t)}
     return files, versions
+
+
+def test_driver_backend_gives_the_same_rows(spark, lake, first_run, tmp_path):
+    """auto runs a small input in the driver (scikit-learn k-means, numpy search): MLlib's rows, cluster numbers aside."""
+    out = tmp_path / "driver"
+    outcome = run_command(["dedup", "--output-path", str(out), "--input-embeddings-path", str(lake), "--n-clusters",
+                           str(CLUSTERS), "--eps-to-extract", "0.01", "0.1", "--semdedup-tile-size", "64"])
+    assert outcome["kmeans_backend"] == "driver"
+    on_spark, in_driver = dedup_rows(spark, lake), dedup_rows(spark, out)
+    assert set(in_driver) == set(on_spark)
+    renumbered = {on_spark[c].cluster_id: r.cluster_id for c, r in in_driver.items()}
+    assert len(renumbered) == len(set(renumbered.values())) == CLUSTERS  # the same partition
+    for clip, row in in_driver.items():
+        expected = on_spark[clip]
+        assert (row.cluster_id, row.max_id) == (renumbered[expected.cluster_id], expected.max_id), clip
+        assert row.cosine_sim_score == pytest.approx(expected.cosine_sim_score, abs=1e-6)
+        assert row.cosine_dist_to_cent == pytest.approx(expected.cosine_dist_to_cent, abs=1e-3)
+    summary = lambda lk: {(r.eps, r.kept, r.removed) for r in tables.read_table(spark, lk, "dedup_summary").collect()}  # noqa: E731
+    assert summary(out) == summary(lake)  # (the lake has a row per eps and run: the runs agree)
+    centroids = tables.read_table(spark, out, "dedup_centroids").collect()
+    assert sorted(r.size for r in centroids) == sorted(
+        sum(1 for r in on_spark.values() if r.cluster_id == c) for c in renumbered)
+    # Over the limit the same input goes to Spark.
+    plan = run_command(["dedup", "--output-path", str(out), "--input-embeddings-path", str(lake), "--n-clusters",
+                        str(CLUSTERS), "--kmeans-driver-max-mb", "0", "--dry-run"])
+    assert plan["kmeans_backend"] == "spark"
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(spark, lake, first_run, tmp_path, capsys):

@@ -88,9 +88,10 @@ def test_caption_options_reach_the_captioning_config(models, tmp_path):
 
 def test_dedup_options_reach_the_kmeans_and_semdedup_configs(tmp_path):
     args = parse("dedup", "--output-path", str(tmp_path), "--n-clusters", "7", "--kmeans-max-points-per-centroid", "64",
-                 "--random-state", "3", "--which-to-keep", "easy")
+                 "--random-state", "3", "--which-to-keep", "easy", "--kmeans-backend", "driver", "--kmeans-driver-max-mb", "32")
     kmeans, prune = dedup.build_configs(args)
-    assert kmeans == dedup_kmeans.KMeansConfig(n_clusters=7, random_state=3, max_points_per_centroid=64)
+    assert kmeans == dedup_kmeans.KMeansConfig(n_clusters=7, random_state=3, max_points_per_centroid=64, backend="driver",
+                                               driver_max_mb=32)
     assert prune == SemDedupConfig(which_to_keep="easy", random_state=3)
 
 
