@@ -40,8 +40,13 @@ demo: setup
 	    --motion-filter score-only --generate-previews \
 	    --captioning-model demo/models/vlm --captioning-max-output-tokens 32
 
+# Two pytest workers, a whole module each (its Spark session and lake stay in one process): most
+# tests wait on JVM start, Delta commits and subprocess jobs, so two at once fill two cores better.
+TEST_WORKERS ?= 2
+PYTEST := -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 test: setup
-	$(PY) -m pytest --durations=40
+	$(PY) $(PYTEST) --durations=40
 	$(MAKE) test-spark35
 
 # Spark 3.5 (EMR 7.x, Databricks 14.3/15.4 LTS): the `spark35` extra's pyspark and delta-spark in a
@@ -85,7 +90,7 @@ $(JARS35)/.fetched: conf/maven/spark35/pom.xml
 	touch $@
 
 test-spark35: $(STAMP35) $(JARS35)/.fetched
-	CLIPLAKE_JARS_DIR=$(CURDIR)/$(JARS35) $(PY35) -m pytest --durations=10 $(SPARK35_TESTS)
+	CLIPLAKE_JARS_DIR=$(CURDIR)/$(JARS35) $(PY35) $(PYTEST) --durations=10 $(SPARK35_TESTS)
 
 bench: setup
 	$(PY) bench/split.py

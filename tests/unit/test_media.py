@@ -140,10 +140,11 @@ def test_session_error_opens_a_bare_encoder_session():
     assert session_error("no_such_encoder") is not None
 
 
-def test_failure_mid_clip_leaves_no_temp_files(samples):
+def test_failure_mid_clip_leaves_no_temp_files(samples, tmp_path, monkeypatch):
     import glob
     import tempfile
 
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # this test's own: other processes write clips too
     pattern = os.path.join(tempfile.gettempdir(), "cliplake-*.mp4")
     before = set(glob.glob(pattern))
     path = str(samples["carphone_pristine.mp4"])
