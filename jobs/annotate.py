@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -23,10 +24,12 @@ from curate_udfs.captioning import OUTPUT_COLUMNS as CAPTION_COLUMNS
 from curate_udfs.captioning import PREPARE_OUTPUT_COLUMNS, CaptioningConfig, caption_batches, check_captioning
 from curate_udfs.captioning import prepare_caption_batches
 from curate_udfs.captioning.enhance import DEFAULT_ENHANCE_MODEL
+from curate_udfs.captioning.openai_backend import ApiSettings
 from curate_udfs.captioning.prompts import PROMPT_VARIANT_NAMES
 from curate_udfs.captioning.stage import model_resize_factor
 from curate_udfs.embedding import ALGORITHMS, DEFAULT_ALGORITHM, EmbeddingConfig, check_embedding, embedding_batches
 from curate_udfs.embedding import OUTPUT_COLUMNS as EMBEDDING_COLUMNS
+from curate_udfs.errors import EnvironmentProblem
 from curate_udfs.filters import aesthetic as aesthetic_filter
 from curate_udfs.filters import artificial_text as text_filter
 from curate_udfs.filters import motion as motion_filter
@@ -90,8 +93,22 @@ def add_caption_arguments(parser: argparse.ArgumentParser, *, switch: bool = Tru
         g.add_argument("--no-generate-captions", dest="generate_captions", action="store_false")
     c = CaptioningConfig()
     g.add_argument("--captioning-model", default=c.model, help="folder or hub id of the VLM (Qwen2-VL, Qwen2.5-VL or Qwen3-VL family)")
-    g.add_argument("--captioning-backend", choices=["auto", "vllm", "transformers"], default=c.backend,
-                   help="auto: vLLM when installed and a GPU is present, transformers otherwise")
+    g.add_argument("--captioning-backend", choices=["auto", "vllm", "transformers", "openai"], default=c.backend,
+                   help="auto: vLLM when installed and a GPU is present, transformers otherwise; openai: an "
+                        "OpenAI-compatible endpoint (--captioning-api-base-url), no local model")
+    a = ApiSettings("http://unused", "unused")
+    g.add_argument("--captioning-api-base-url", default=None,
+                   help="openai backend: the endpoint's base URL, e.g. http://vllm-host:8000/v1 or https://api.openai.com/v1")
+    g.add_argument("--captioning-api-model", default=None, help="openai backend: the model name the endpoint serves")
+    g.add_argument("--captioning-api-key-env", default="OPENAI_API_KEY",
+                   help="openai backend: the environment variable (on the driver) holding the API key, sent as a "
+                        "bearer token; '' sends none")
+    g.add_argument("--captioning-api-concurrency", type=int, default=a.concurrency,
+                   help="openai backend: requests in flight per Python worker")
+    g.add_argument("--captioning-api-max-retries", type=int, default=a.max_retries,
+                   help="openai backend: retries of a window after 429, 5xx or a lost connection (exponential backoff; "
+                        "Retry-After honoured); then the window is an error row")
+    g.add_argument("--captioning-api-timeout-s", type=float, default=a.timeout_s, help="openai backend: seconds per request")
     g.add_argument("--captioning-window-size", type=int, default=c.window_size, help="frames per caption window")
     g.add_argument("--captioning-sampling-fps", type=float, default=c.sampling_fps, help="frames per second the VLM sees")
     g.add_argument("--captioning-prompt-variant", choices=PROMPT_VARIANT_NAMES, default=c.prompt_variant,
@@ -166,15 +183,39 @@ def caption_config_from(args: argparse.Namespace, lake: str) -> CaptioningConfig
         model=args.captioning_model, backend=args.captioning_backend, window_size=args.captioning_window_size,
         sampling_fps=args.captioning_sampling_fps, prompt_text=args.captioning_prompt_text,
         prompt_variant=args.captioning_prompt_variant,
-        enhance_model=args.enhance_captions_model if args.enhance_captions else None,
+        enhance_model=args.enhance_captions_model if args.enhance_captions else None, api=api_settings_from(args),
         enhance_max_output_tokens=args.enhance_captions_max_output_tokens,
         max_output_tokens=args.captioning_max_output_tokens, batch_size=args.captioning_batch_size,
         annotation_version=args.annotation_version,
         previews_dir=f"{lake}/media/previews" if args.generate_previews else None,
     )
     model_dir = check_captioning(config)
+    if model_dir is None:  # an API endpoint: frames in Qwen's 28 px multiples, what vLLM serves by default
+        return config
     factor = model_resize_factor(model_dir)  # frames are prepared at the sizes the checkpoint's patches tile
     return config if factor == config.resize_factor else dataclasses.replace(config, resize_factor=factor)
+
+
+def api_settings_from(args: argparse.Namespace) -> ApiSettings | None:
+    """The endpoint of ``--captioning-backend openai`` (None for the other backends), its key read here, on the driver.
+
+    The key travels to the executors inside the task's config (never printed: ``ApiSettings`` hides
+    it), so executors need no environment of their own.
+    """
+    if args.captioning_backend != "openai":
+        return None
+    if not args.captioning_api_base_url or not args.captioning_api_model:
+        raise ValueError("--captioning-backend openai needs --captioning-api-base-url and --captioning-api-model")
+    key = None
+    if args.captioning_api_key_env:
+        key = os.environ.get(args.captioning_api_key_env)
+        if key is None:
+            raise EnvironmentProblem(
+                f"--captioning-backend openai: the API key variable {args.captioning_api_key_env} is not set; export it "
+                f"(any value, e.g. EMPTY, for a server without keys), or pass --captioning-api-key-env '' to send none")
+    return ApiSettings(args.captioning_api_base_url, args.captioning_api_model, api_key=key,
+                       concurrency=args.captioning_api_concurrency, max_retries=args.captioning_api_max_retries,
+                       timeout_s=args.captioning_api_timeout_s)
 
 
 @dataclass(frozen=True)
@@ -215,6 +256,8 @@ class Annotator:
     def _gpus(self, stage: str) -> float | None:
         """The stage's GPU share: as given, else Cosmos-Curate's default when executors have GPUs."""
         gpus = self.config.gpus_for(stage)
+        if gpus is None and stage == "captioning" and self.config.captioning.backend == "openai":
+            gpus = 0.0  # the endpoint does the generating
         if gpus is None and resources.executor_gpus(self.spark) > 0:
             gpus = DEFAULT_GPUS.get(stage, 0.0)
         return gpus

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Literal
 
+from curate_udfs.captioning.openai_backend import ApiSettings
 from curate_udfs.captioning.prompts import DEFAULT_PROMPT, ENHANCE_PROMPTS, caption_prompt  # noqa: F401 (DEFAULT_PROMPT re-exported)
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
@@ -32,7 +33,8 @@ class CaptioningConfig:
     max_output_tokens: int = 512  # --captioning-max-output-tokens
     batch_size: int = 8  # --captioning-batch-size: windows per model call
     annotation_version: str = "v0"  # --annotation-version
-    backend: Literal["auto", "vllm", "transformers"] = "auto"
+    backend: Literal["auto", "vllm", "transformers", "openai"] = "auto"  # --captioning-backend
+    api: ApiSettings | None = None  # --captioning-backend openai: the endpoint (--captioning-api-*)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"  # auto: bfloat16 on GPU, float32 on CPU
     use_fp8_weights: bool = False  # --qwen-use-fp8-weights (vLLM only)
@@ -64,8 +66,19 @@ class CaptioningConfig:
                      "enhance_max_output_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.backend not in ("auto", "vllm", "transformers"):
-            raise ValueError(f"captioning backend must be auto, vllm or transformers, got {self.backend!r}")
+        if self.backend not in ("auto", "vllm", "transformers", "openai"):
+            raise ValueError(f"captioning backend must be auto, vllm, transformers or openai, got {self.backend!r}")
+        if (self.backend == "openai") != (self.api is not None):
+            raise ValueError("--captioning-backend openai goes with an API endpoint (--captioning-api-base-url and "
+                             "--captioning-api-model), and only with it")
+        if self.api is not None:
+            if not self.api.base_url.startswith(("http://", "https://")):
+                raise ValueError(f"--captioning-api-base-url must be an http:// or https:// URL such as "
+                                 f"http://host:8000/v1, got {self.api.base_url!r}")
+            if not self.api.model:
+                raise ValueError("--captioning-api-model must name the model the endpoint serves")
+            if self.api.concurrency < 1 or self.api.max_retries < 0 or not self.api.timeout_s > 0 or self.api.backoff_s < 0:
+                raise ValueError("caption API: concurrency >= 1, max retries >= 0, timeout > 0 and backoff >= 0 are needed")
         if self.dtype not in ("auto", "bfloat16", "float16", "float32"):
             raise ValueError(f"captioning dtype must be auto, bfloat16, float16 or float32, got {self.dtype!r}")
         if not self.device == "auto" and not self.device.split(":")[0] in ("cpu", "cuda"):
@@ -79,6 +92,11 @@ class CaptioningConfig:
             raise ValueError(f"max_pixels_per_frame must hold one {self.resize_factor}x{self.resize_factor} block")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+
+    @property
+    def model_name(self) -> str:
+        """What the captions table's ``model`` column holds: the checkpoint, or the API's model name."""
+        return self.api.model if self.api is not None else self.model
 
     @property
     def enhance_prompt(self) -> str:

@@ -8,9 +8,10 @@ from curate_udfs.captioning.inputs import WindowFrames
 
 @dataclass(frozen=True)
 class Caption:
-    text: str
-    prompt_tokens: int  # the prompt as the model saw it, video tokens included
-    output_tokens: int  # generated tokens up to and including the end-of-sequence token
+    text: str | None
+    prompt_tokens: int | None  # the prompt as the model saw it, video tokens included (None: not reported)
+    output_tokens: int | None  # generated tokens up to and including the end-of-sequence token
+    error: str | None = None  # this window failed (an API backend's refusal or exhausted retries): no text
 
 
 class Captioner(Protocol):

@@ -12,6 +12,7 @@ from curate_udfs.captioning.config import CaptioningConfig
 from curate_udfs.captioning.enhance import check_enhancement, load_enhancer
 from curate_udfs.captioning.generation import Captioner
 from curate_udfs.captioning.inputs import unpack_window_frames
+from curate_udfs.captioning.openai_backend import load_openai_captioner
 from curate_udfs.captioning.prepare import PREPARE_OUTPUT_COLUMNS
 from curate_udfs.captioning.transformers_backend import load_transformers_captioner, vision_factor
 from curate_udfs.captioning.vllm_backend import load_vllm_captioner, vllm_available
@@ -32,7 +33,9 @@ OUTPUT_COLUMNS = {
 
 
 def choose_backend(config: CaptioningConfig, device: str) -> str:
-    """``vllm`` or ``transformers``: auto picks vLLM when it is installed and the device is a GPU."""
+    """``vllm``, ``transformers`` or ``openai``: auto picks vLLM when it is installed and the device is a GPU."""
+    if config.backend == "openai":
+        return "openai"
     if config.backend == "vllm":
         if not vllm_available():
             raise EnvironmentProblem("--captioning-backend vllm: vLLM is not installed (pip install vllm on the GPU "
@@ -53,13 +56,18 @@ def model_resize_factor(model_dir: str) -> int:
     return vision_factor(AutoProcessor.from_pretrained(model_dir))
 
 
-def check_captioning(config: CaptioningConfig) -> str:
+def check_captioning(config: CaptioningConfig) -> str | None:
     """Validate captioning where the job starts; the local folder of the model's weights.
 
     Raises :class:`EnvironmentProblem` naming ``--captioning-model`` when the weights are not
     there or the folder holds no loadable processor (tokenizer, chat template, video processor),
-    so a wrong path fails before any task runs instead of in every task.
+    so a wrong path fails before any task runs instead of in every task. With the openai backend
+    there are no weights here: the endpoint's settings were checked by the config; returns None.
     """
+    if config.backend == "openai":
+        if config.enhance_model:
+            check_enhancement(config.enhance_model)
+        return None
     model_dir = locate_weights(config.model, option=MODEL_OPTION, disable_hint=DISABLE_HINT)
     try:
         from transformers import AutoProcessor
@@ -86,6 +94,8 @@ def check_captioning(config: CaptioningConfig) -> str:
 
 def load_captioner(config: CaptioningConfig, gpu_addresses: list[str] | None = None) -> Captioner:
     """The captioner this worker uses for ``config`` (loaded on first use, then cached)."""
+    if config.backend == "openai":
+        return load_openai_captioner(config.api)
     model_dir = locate_weights(config.model, option=MODEL_OPTION, disable_hint=DISABLE_HINT)
     device = resolve_device(config.device, gpu_addresses)
     if choose_backend(config, device) == "vllm":
@@ -120,7 +130,7 @@ def caption_batches(
     by its windows. With ``config.enhance_model`` set, each caption is also rewritten by that
     language model into ``enhanced_caption`` (``enhance_model`` names it); a failing rewrite fails the window.
     """
-    common = {"model": config.model, "prompt": config.prompt, "annotation_version": config.annotation_version}
+    common = {"model": config.model_name, "prompt": config.prompt, "annotation_version": config.annotation_version}
     captioner: list[Captioner] = []  # loaded at the first window that needs it
 
     def keys(record: dict) -> dict:
@@ -142,10 +152,16 @@ def caption_batches(
                 captioner.append(load_captioner(config, gpu_addresses))
             windows = [unpack_window_frames(records[i]["model_inputs"]) for i in todo]
             for i, caption in zip(todo, captioner[0].caption(windows, config.prompt, config.max_output_tokens)):
+                if caption.error:  # (an API backend's window that failed: data, not an exception)
+                    rows[i] = error_row(records[i], caption.error)
+                    continue
                 rows[i] = {**keys(records[i]), **common, "caption": caption.text, "prompt_tokens": caption.prompt_tokens,
                            "output_tokens": caption.output_tokens, "error": None}
-            if config.enhance_model:
-                _enhance([rows[i] for i in todo], config, gpu_addresses)
+            captioned = [rows[i] for i in todo if rows[i]["error"] is None]
+            if config.enhance_model and captioned:
+                _enhance(captioned, config, gpu_addresses)
         return rows
 
-    return map_record_batches(batches, process_many, error_row, list(OUTPUT_COLUMNS), config.batch_size)
+    # An API backend sends a group's windows in parallel: groups as large as its concurrency keep it busy.
+    group = max(config.batch_size, config.api.concurrency) if config.api is not None else config.batch_size
+    return map_record_batches(batches, process_many, error_row, list(OUTPUT_COLUMNS), group)

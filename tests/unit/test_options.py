@@ -86,6 +86,38 @@ def test_caption_options_reach_the_captioning_config(models, tmp_path):
     assert annotate.caption_config_from(args, lake).resize_factor == 32  # Qwen3-VL's 16 px patches, merged 2x2
 
 
+def test_enhance_and_api_options_reach_the_captioning_config(models, tmp_path, monkeypatch):
+    from curate_udfs.captioning.openai_backend import ApiSettings
+    from curate_udfs.errors import EnvironmentProblem
+    from curate_udfs.testing.tiny_models import write_tiny_lm
+
+    lake = str(tmp_path / "lake")
+    lm = write_tiny_lm(str(tmp_path / "lm"))
+    args = parse("caption", "--input-clip-path", lake, "--captioning-model", models["vlm"], "--enhance-captions",
+                 "--enhance-captions-model", lm, "--enhance-captions-max-output-tokens", "77")
+    config = annotate.caption_config_from(args, lake)
+    assert (config.enhance_model, config.enhance_max_output_tokens, config.api) == (lm, 77, None)
+    args = parse("caption", "--input-clip-path", lake, "--enhance-captions-model", lm, "--captioning-model", models["vlm"])
+    assert annotate.caption_config_from(args, lake).enhance_model is None  # the model alone does not turn it on
+
+    api = ["split", "--input-video-path", "in", "--output-clip-path", lake, "--captioning-backend", "openai",
+           "--captioning-api-base-url", "http://vllm:8000/v1", "--captioning-api-model", "Qwen/Qwen2.5-VL-7B-Instruct",
+           "--captioning-api-key-env", "CLIPLAKE_TEST_KEY", "--captioning-api-concurrency", "16",
+           "--captioning-api-max-retries", "2", "--captioning-api-timeout-s", "30"]
+    monkeypatch.delenv("CLIPLAKE_TEST_KEY", raising=False)
+    with pytest.raises(EnvironmentProblem, match="CLIPLAKE_TEST_KEY"):
+        annotate.build_config(parse(*api), lake)
+    monkeypatch.setenv("CLIPLAKE_TEST_KEY", "sk-123")
+    config = annotate.build_config(parse(*api), lake).captioning  # no local weights needed
+    assert config.backend == "openai" and config.model_name == "Qwen/Qwen2.5-VL-7B-Instruct"
+    assert config.api == ApiSettings("http://vllm:8000/v1", "Qwen/Qwen2.5-VL-7B-Instruct", api_key="sk-123",
+                                      concurrency=16, max_retries=2, timeout_s=30.0)
+    no_key = annotate.build_config(parse(*api[:-8], "--captioning-api-key-env", ""), lake).captioning
+    assert no_key.api.api_key is None
+    with pytest.raises(ValueError, match="--captioning-api-base-url"):
+        annotate.build_config(parse(*api[:7]), lake)
+
+
 def test_dedup_options_reach_the_kmeans_and_semdedup_configs(tmp_path):
     args = parse("dedup", "--output-path", str(tmp_path), "--n-clusters", "7", "--kmeans-max-points-per-centroid", "64",
                  "--random-state", "3", "--which-to-keep", "easy", "--kmeans-backend", "driver", "--kmeans-driver-max-mb", "32")
