@@ -11,7 +11,6 @@ import argparse
 import uuid
 from datetime import datetime, timezone
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -39,11 +38,9 @@ def _pending_sources(spark: SparkSession, lake: Lake, version: str, retry_errors
     if tables.exists(spark, lake, "captions"):  # (a dry run over a lake without one: nothing is captioned yet)
         done = tables.read_table(spark, lake, "captions").where(F.col("annotation_version") == version).select("clip_id")
         clips = clips.join(done, "clip_id", "left_anti")
-    pending = (clips.groupBy("source_path")
-               .agg(F.coalesce(F.sum("num_bytes"), F.lit(0)).alias("num_bytes")).orderBy("source_path")
-               .persist(StorageLevel.MEMORY_AND_DISK))
-    row = pending.agg(F.count("*").alias("n"), F.sum("num_bytes").alias("bytes")).first()
-    return pending, row.n, int(row.bytes or 0)
+    sources = (clips.groupBy("source_path").agg(F.coalesce(F.sum("num_bytes"), F.lit(0)).alias("num_bytes"))
+               .orderBy("source_path"))
+    return listing.cached_with_totals(sources)
 
 
 def run(spark: SparkSession, args: argparse.Namespace) -> dict:

@@ -7,6 +7,7 @@ driver holds nothing per video however long the list is. Waves then stream it ba
 
 import os
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -87,18 +88,16 @@ def _local_size(paths):
 
 def _s3_prefix(spark: SparkSession, uri: str, access: S3Access) -> DataFrame:
     """One object (when ``uri`` names a video object) or the videos under the prefix ``uri``, listed by the executors."""
-    if uri.lower().endswith(VIDEO_EXTENSIONS):
+    if _is_video(uri):
         size = objectstore.object_size(uri, access)
         if size is not None:
             return spark.createDataFrame([(objectstore.normalize(uri), size, 0)], LISTED_SCHEMA)
     top, folders = objectstore.list_first_level(uri, access)
-    top = [(location, size, 0) for location, size, _ in top if location.lower().endswith(VIDEO_EXTENSIONS)]
 
     def below(folder):
-        return [(location, size, 0) for location, size, _ in objectstore.list_below(folder, access)
-                if location.lower().endswith(VIDEO_EXTENSIONS)]
+        return _video_rows((location, size) for location, size, _ in objectstore.list_below(folder, access))
 
-    listed = _listed_by_tasks(spark, top, folders, below)
+    listed = _listed_by_tasks(spark, _video_rows((location, size) for location, size, _ in top), folders, below)
     if not listed.limit(1).count():
         raise ValueError(f"--input-video-path {uri} holds no videos ({', '.join(VIDEO_EXTENSIONS)})")
     return listed
@@ -106,19 +105,24 @@ def _s3_prefix(spark: SparkSession, uri: str, access: S3Access) -> DataFrame:
 
 def _local_folder(spark: SparkSession, root: str) -> DataFrame:
     """The videos under ``root``: its first level listed here, each subfolder walked by a task."""
-    top, folders = [], []
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        if entry.is_dir():
-            folders.append(entry.path)
-        elif entry.name.lower().endswith(VIDEO_EXTENSIONS):
-            top.append((entry.path, entry.stat().st_size, 0))
+    entries = sorted(os.scandir(root), key=lambda e: e.name)
+    folders = [entry.path for entry in entries if entry.is_dir()]
+    top = _video_rows((entry.path, entry.stat().st_size) for entry in entries if not entry.is_dir())
 
     def below(folder):
-        return [(path, os.path.getsize(path), 0) for path in
-                (os.path.join(d, name) for d, _, names in os.walk(folder) for name in names)
-                if path.lower().endswith(VIDEO_EXTENSIONS)]
+        paths = (os.path.join(d, name) for d, _, names in os.walk(folder) for name in names)
+        return _video_rows((path, os.path.getsize(path)) for path in paths if _is_video(path))
 
     return _listed_by_tasks(spark, top, folders, below)
+
+
+def _is_video(path: str) -> bool:
+    return path.lower().endswith(VIDEO_EXTENSIONS)
+
+
+def _video_rows(entries) -> list[tuple[str, int, int]]:
+    """:data:`LISTED_SCHEMA` rows (position 0: folders sort by path) of the (path, bytes) entries that are videos."""
+    return [(path, size, 0) for path, size in entries if _is_video(path)]
 
 
 def _listed_by_tasks(spark: SparkSession, top: list[tuple], folders: list[str], below) -> DataFrame:
@@ -130,6 +134,14 @@ def _listed_by_tasks(spark: SparkSession, top: list[tuple], folders: list[str], 
         listed = listed.unionByName(spark.createDataFrame(rows, LISTED_SCHEMA))
     return listed
 
+
+def cached_with_totals(pending: DataFrame, unknown_bytes: int = 0) -> tuple[DataFrame, int, int]:
+    """``pending`` (``source_path``, ``num_bytes``) cached, to stream with :func:`waves_of`; its rows
+    and their bytes (a null ``num_bytes`` counts as ``unknown_bytes``), in one Spark job."""
+    pending = pending.persist(StorageLevel.MEMORY_AND_DISK)
+    size = F.coalesce("num_bytes", F.lit(unknown_bytes))
+    row = pending.agg(F.count("*").alias("n"), F.sum(size).alias("bytes")).first()
+    return pending, row.n, int(row.bytes or 0)
 
 
 def waves_of(pending: DataFrame, sizer: work_plan.WaveSizer):

@@ -31,6 +31,7 @@ INTERVAL_ENV = "CLIPLAKE_PROGRESS_INTERVAL"
 DEFAULT_INTERVAL = 5.0
 POLL = 0.5  # seconds between looks at the status tracker (and redraws on a terminal)
 PACKAGES = tuple(str(Path(__file__).resolve().parent.parent / name) + os.sep for name in ("jobs", "curate_udfs"))
+PLUMBING = (str(Path(__file__).resolve().parent / "tables.py"),)  # MERGE, checkpoints: for every table and job
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +73,10 @@ def short_name(name: str) -> str:
     return re.sub(r"(?<= at )\S*[/\\]", "", name)
 
 
-def caller_in_thread(thread_id: int, packages: tuple[str, ...] = PACKAGES) -> str | None:
-    """``merge_rows at tables.py:410``: the innermost function of ``packages`` a thread is running, if any.
+def caller_in_thread(thread_id: int, packages: tuple[str, ...] = PACKAGES,
+                     plumbing: tuple[str, ...] = PLUMBING) -> str | None:
+    """``_write at split_annotate.py:171 (merge_rows)``: the innermost function of ``packages`` a thread
+    is running, if any; one in a ``plumbing`` file is named after its caller, which says more.
 
     A lambda or comprehension is named by the function that holds it (Python 3.11's ``co_qualname``).
     """
@@ -82,6 +85,15 @@ def caller_in_thread(thread_id: int, packages: tuple[str, ...] = PACKAGES) -> st
         frame = frame.f_back
     if frame is None:
         return None
+    inner = frame
+    while frame is not None and frame.f_code.co_filename.startswith(plumbing):
+        frame = frame.f_back
+    if frame is None or frame is inner or not frame.f_code.co_filename.startswith(packages):
+        return _function_at(inner)
+    return f"{_function_at(frame)} ({_function_at(inner).split(' at ')[0]})"
+
+
+def _function_at(frame) -> str:
     code = frame.f_code
     name = getattr(code, "co_qualname", code.co_name)  # e.g. merge_rows.<locals>.<lambda>
     while name.endswith(">") and "." in name:

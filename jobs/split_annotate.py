@@ -132,12 +132,11 @@ def _plan(spark: SparkSession, lake: Lake, listed: DataFrame, retry_errors: bool
     """The pending videos (cached, to be streamed back wave by wave) and the counts: listed, skipped, pending, bytes.
 
     Cache ``listed`` first when it is used again: it may be a listing of a whole bucket."""
-    pending = _pending_videos(spark, lake, listed, retry_errors).persist(StorageLevel.MEMORY_AND_DISK)
-    unknown = F.lit(work_plan.UNKNOWN_VIDEO_BYTES)
-    row = pending.agg(F.count("*").alias("pending"), F.sum(F.coalesce("num_bytes", unknown)).alias("bytes")).first()
+    pending, num_pending, num_bytes = listing.cached_with_totals(_pending_videos(spark, lake, listed, retry_errors),
+                                                                 work_plan.UNKNOWN_VIDEO_BYTES)
     num_listed = listed.count()
-    return pending, {"num_input_videos": num_listed, "num_skipped_videos": num_listed - row.pending,
-                     "num_pending_videos": row.pending, "pending_bytes": int(row.bytes or 0)}
+    return pending, {"num_input_videos": num_listed, "num_skipped_videos": num_listed - num_pending,
+                     "num_pending_videos": num_pending, "pending_bytes": num_bytes}
 
 
 def _tasks(spark: SparkSession, paths: list[str], sizes: list[int]) -> list[list[str]]:

@@ -2,7 +2,9 @@
 
 import io
 import os
+import re
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -127,17 +129,21 @@ def test_printing_on_a_terminal_clears_the_lines_first():
 
 def test_caller_is_the_innermost_function_of_the_packages():
     here = os.path.abspath(__file__)
-    seen, ready, release = [], threading.Event(), threading.Event()
+    seen, ready = [], threading.Event()
 
     def merge_rows():
-        wait = lambda: ready.set() or release.wait(5)  # noqa: E731
-        wait()
+        ready.set()
+        wait = lambda: time.sleep(1)  # noqa: E731
+        wait()  # asleep in C when sampled: no frame of threading.py's inside it
 
     thread = threading.Thread(target=merge_rows)
     thread.start()
     ready.wait(5)
+    time.sleep(0.1)  # past Event.set's own frames: asleep in the lambda
     seen.append(progress.caller_in_thread(thread.ident, packages=(here,)))
     seen.append(progress.caller_in_thread(thread.ident, packages=("/nowhere/",)))
-    release.set()
-    thread.join()
+    # This file as plumbing: its function is named after the caller (threading's run, here a package too).
+    seen.append(progress.caller_in_thread(thread.ident, packages=(here, threading.__file__), plumbing=(here,)))
+    thread.join(10)
     assert seen[0].startswith("merge_rows at test_progress.py:") and seen[1] is None
+    assert re.fullmatch(r"Thread\.run at threading\.py:\d+ \(merge_rows\)", seen[2]), seen[2]
