@@ -113,6 +113,10 @@ def test_sql_over_the_lake(spark, lake, capsys):
     assert [tuple(r) for r in rows] == [("error", 0), ("ok", 6)]
     out = capsys.readouterr().out
     assert "status" in out.splitlines()[0] and "error" in out
+    # --max-rows: the rows shown and returned, and a line saying more were left out
+    rows = run_command(["sql", "--output-path", str(lake), "--max-rows", "2", "SELECT clip_id FROM clips ORDER BY clip_id"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(rows) == 2 and lines[2:] == [*(r.clip_id for r in rows), "(first 2 rows shown; --max-rows to see more)"]
 
 
 def test_retry_errors_reprocesses_fixed_files(spark, tmp_path, samples, bad_inputs):

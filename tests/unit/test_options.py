@@ -15,7 +15,7 @@ from curate_udfs.filters.motion import MotionConfig
 from curate_udfs.media.transcode import EncoderSettings
 from curate_udfs.splitting.spans import TransNetV2Rules
 from curate_udfs.testing.tiny_models import write_tiny_aesthetic, write_tiny_qwen3_vlm, write_tiny_vlm
-from jobs import annotate, dedup, dedup_kmeans, shard, split_annotate, sql
+from jobs import annotate, dedup, dedup_kmeans, shard, split_annotate
 from jobs.cli import build_parser
 from jobs.lake import Lake
 
@@ -32,8 +32,7 @@ def parse(*argv: str):
     return build_parser().parse_args(list(argv))
 
 
-def test_split_options_reach_the_split_and_annotate_configs(models, tmp_path, monkeypatch):
-    monkeypatch.setattr(EncoderSettings, "check_available", lambda self: None)  # (whether FFmpeg has nvenc is not the point)
+def test_split_options_reach_the_split_and_annotate_configs(models, tmp_path):
     lake = str(tmp_path / "lake")
     args = parse(
         "split", "--input-video-path", "in", "--output-clip-path", lake,
@@ -118,6 +117,30 @@ def test_enhance_and_api_options_reach_the_captioning_config(models, tmp_path, m
         annotate.build_config(parse(*api[:7]), lake)
 
 
+def test_vlm_filter_and_video_classifier_options_reach_their_configs(models, tmp_path):
+    from curate_udfs.filters import vlm
+
+    lake = str(tmp_path / "lake")
+    common = ["split", "--input-video-path", "in", "--output-clip-path", lake, "--captioning-model", models["vlm"],
+              "--captioning-window-size", "64", "--generate-previews"]
+    stages = annotate.build_config(parse(*common, "--no-generate-captions", "--vlm-filter", "score-only",
+                                         "--vlm-filter-categories", "slideshow, fast zoom", "--vlm-filter-threshold", "0.25",
+                                         "--video-classifier", "enable", "--video-classifier-allow", "cooking,pets",
+                                         "--video-classifier-block", "cartoon", "--video-classifier-threshold", "0.75"), lake)
+    assert stages.captioning is None  # captions off; the VLM still answers the filters
+    assert (stages.vlm_filter.mode, stages.vlm_filter.categories, stages.vlm_filter.threshold) == (
+        "score-only", ("slideshow", "fast zoom"), 0.25)
+    asking = stages.vlm_filter.captioning
+    assert (asking.model, asking.window_size, asking.previews_dir) == (models["vlm"], 64, None)  # no previews for filters
+    c = stages.video_classifier
+    assert (c.mode, c.allow, c.block, c.threshold, c.captioning) == ("enable", ("cooking", "pets"), ("cartoon",), 0.75, asking)
+    defaults = annotate.build_config(parse(*common, "--vlm-filter", "enable"), lake)
+    assert defaults.vlm_filter.categories == vlm.DEFAULT_CATEGORIES and defaults.vlm_filter.threshold == 0.5
+    assert defaults.video_classifier is None and defaults.captioning.previews_dir is not None
+    with pytest.raises(ValueError, match="unknown video type"):
+        annotate.build_config(parse(*common, "--video-classifier", "enable", "--video-classifier-block", "cats"), lake)
+
+
 def test_dedup_options_reach_the_kmeans_and_semdedup_configs(tmp_path):
     args = parse("dedup", "--output-path", str(tmp_path), "--n-clusters", "7", "--kmeans-max-points-per-centroid", "64",
                  "--random-state", "3", "--which-to-keep", "easy", "--kmeans-backend", "driver", "--kmeans-driver-max-mb", "32")
@@ -135,29 +158,3 @@ def test_shard_semantic_dedup_model_reaches_the_config(tmp_path):
     config = shard.build_config(args)
     assert (config.dedup_model, config.dedup_eps) == ("clip:/models/siglip", 0.05)
     assert config.dedup_lake is config.lake  # the same path: the clip lake itself
-
-
-class _Result:
-    """Just what ``sql.run`` asks of a DataFrame: its columns, ``limit`` and ``collect``."""
-
-    columns = ["n"]
-
-    def __init__(self, rows: int):
-        self.rows, self.limits = [(i,) for i in range(rows)], []
-
-    def limit(self, n: int) -> "_Result":
-        self.limits.append(n)
-        return self
-
-    def collect(self) -> list:
-        return self.rows[: self.limits[-1]]
-
-
-def test_sql_max_rows_limits_what_is_fetched_and_printed(tmp_path, monkeypatch, capsys):
-    """A local lake opened for reading needs no session, so ``sql.run`` runs here on a stand-in result."""
-    result = _Result(10)
-    monkeypatch.setattr(sql, "query", lambda spark, lake, text: result)
-    args = parse("sql", "--output-path", str(tmp_path), "--max-rows", "3", "SELECT n FROM t")
-    assert sql.run(None, args) == [(0,), (1,), (2,)]
-    assert result.limits == [4]  # one more than shown, to tell whether rows were left out
-    assert capsys.readouterr().out.splitlines() == ["n", "-", "0", "1", "2", "(first 3 rows shown; --max-rows to see more)"]
