@@ -5,9 +5,16 @@ PY     := $(VENV)/bin/python
 JARS   := .cache/jars
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup jars demo test test-spark35 bench bench-dedup bench-shard gpu-check wheel clean
+.PHONY: setup chromium jars demo notebooks test test-spark35 bench bench-dedup bench-shard gpu-check wheel clean
 
-setup: $(STAMP) $(JARS)/.fetched $(JARS)/cliplake-s3a.jar
+setup: $(STAMP) $(JARS)/.fetched $(JARS)/cliplake-s3a.jar chromium
+
+# The report's browser test drives Debian's Chromium through Playwright (whose own browser download
+# cannot be reached here); installed once, quietly, when missing (as root, or through sudo).
+SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
+chromium:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 # pip keeps its cache (~/.cache/pip), so torch and friends download once per machine.
 $(STAMP): pyproject.toml
@@ -44,6 +51,10 @@ demo: setup
 # tests wait on JVM start, Delta commits and subprocess jobs, so two at once fill two cores better.
 TEST_WORKERS ?= 2
 PYTEST := -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# The notebooks executed top to bottom (nbclient) against the demo lake, or CLIPLAKE_LAKE; any error fails.
+notebooks: demo
+	CLIPLAKE_MODELS=$(CURDIR)/demo/models $(PY) notebooks/run.py
 
 test: setup
 	$(PY) $(PYTEST) --durations=40

@@ -22,6 +22,7 @@ COMMANDS = {  # name -> (module under jobs/, summary)
     "export-cosmos": ("export_cosmos", "write a lake out as Cosmos-Curate's split output folder (clips, metas, embeddings)"),
     "import-cosmos": ("import_cosmos", "read a Cosmos-Curate split output folder into a lake's tables, keeping its ids"),
     "vacuum": ("vacuum", "remove media files no row references, and old table files, after a retention"),
+    "report": ("lake_report", "write a static HTML report of a lake (gallery, plots, timelines, duplicates, errors, runs)"),
 }
 SPARK_PACKAGES = {"pyspark": "pyspark", "delta": "delta-spark"}  # import name -> distribution
 
