@@ -33,6 +33,7 @@ from curate_udfs.errors import EnvironmentProblem
 from curate_udfs.filters import aesthetic as aesthetic_filter
 from curate_udfs.filters import artificial_text as text_filter
 from curate_udfs.filters import motion as motion_filter
+from curate_udfs.filters import vlm as vlm_filters
 from curate_udfs.storage import local_media
 from jobs import resources, tables
 from jobs.report import print_table
@@ -71,6 +72,23 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--aesthetic-model", default=None,
                    help="folder (or hub id) holding a CLIP ViT-L/14 checkpoint and LAION's aesthetic MLP weights")
     g.add_argument("--aesthetic-gpus-per-worker", type=float, default=None, help=_GPU_HELP.format(DEFAULT_GPUS["aesthetic"]))
+    v = vlm_filters.VlmFilterConfig()
+    g.add_argument("--vlm-filter", choices=["disable", "enable", "score-only"], default=v.mode,
+                   help="the captioning VLM (--captioning-model or its API endpoint) answers yes/no per category for each "
+                        "caption window; enable: filter clips where it says yes in at least --vlm-filter-threshold of them")
+    g.add_argument("--vlm-filter-categories", default=None,
+                   help=f"comma-separated categories to reject (default: {', '.join(vlm_filters.DEFAULT_CATEGORIES)})")
+    g.add_argument("--vlm-filter-threshold", "--vlm-filter-rejection-threshold", dest="vlm_filter_threshold", type=float,
+                   default=v.threshold, help="share of a clip's windows with a yes at which it is rejected")
+    g.add_argument("--video-classifier", choices=["disable", "enable"], default="disable",
+                   help="the captioning VLM classifies each clip into Cosmos-Curate's 27 video types (clips.video_type); "
+                        "with allow/block lists, clips of other/blocked types are filtered")
+    g.add_argument("--video-classifier-allow", default=None,
+                   help="comma-separated video types to keep (a clip of none of them is filtered): "
+                        + ", ".join(vlm_filters.VIDEO_TYPES))
+    g.add_argument("--video-classifier-block", default=None, help="comma-separated video types to filter")
+    g.add_argument("--video-classifier-threshold", type=float, default=v.threshold,
+                   help="share of a clip's windows that must say yes for the clip to be of a type")
 
 
 _GPU_HELP = "GPU share per task on clusters with GPU executors (default {:g} there; ignored in local mode)"
@@ -143,6 +161,8 @@ class AnnotateConfig:
     captioning: CaptioningConfig | None = None
     gpus: tuple[tuple[str, float | None], ...] = ()
     retry_errors: bool = False
+    vlm_filter: vlm_filters.VlmFilterConfig | None = None
+    video_classifier: vlm_filters.VideoClassifierConfig | None = None
 
     def gpus_for(self, stage: str) -> float | None:
         return dict(self.gpus).get(stage)
@@ -172,10 +192,24 @@ def build_config(args: argparse.Namespace, lake: str) -> AnnotateConfig:
         check_embedding(embedding_config)
     if options.get("generate_captions", False):
         caption_config = caption_config_from(args, lake)
+    vlm_config = classifier_config = None
+    if options.get("vlm_filter", "disable") != "disable" or options.get("video_classifier", "disable") != "disable":
+        # the captioning VLM answers; its windows, without previews or enhancement
+        asking = dataclasses.replace(caption_config or caption_config_from(args, lake), previews_dir=None, enhance_model=None)
+        if args.vlm_filter != "disable":
+            vlm_config = vlm_filters.VlmFilterConfig(
+                mode=args.vlm_filter, threshold=args.vlm_filter_threshold, captioning=asking,
+                categories=vlm_filters.split_names(args.vlm_filter_categories) or vlm_filters.DEFAULT_CATEGORIES)
+        if args.video_classifier != "disable":
+            classifier_config = vlm_filters.VideoClassifierConfig(
+                mode=args.video_classifier, allow=vlm_filters.split_names(args.video_classifier_allow),
+                block=vlm_filters.split_names(args.video_classifier_block), threshold=args.video_classifier_threshold,
+                captioning=asking)
     gpus = tuple((stage, options.get(f"{option}_gpus_per_worker")) for stage, option in
                  [("motion", "motion_score"), ("aesthetic", "aesthetic"), ("embedding", "embedding"), ("captioning", "captioning")])
     return AnnotateConfig(motion_config, text_config, aesthetic_config, embedding_config, caption_config, gpus,
-                          retry_errors=options.get("retry_errors", False))
+                          retry_errors=options.get("retry_errors", False), vlm_filter=vlm_config,
+                          video_classifier=classifier_config)
 
 
 def caption_config_from(args: argparse.Namespace, lake: str) -> CaptioningConfig:
@@ -242,6 +276,7 @@ class Annotator:
     def __init__(self, spark: SparkSession, lake: str, config: AnnotateConfig, run_id: str):
         self.spark, self.lake, self.config, self.run_id = spark, lake, config, run_id
         self.stats = {"num_filtered_motion": 0, "num_filtered_artificial_text": 0, "num_filtered_aesthetic": 0,
+                      "num_filtered_vlm": 0, "num_filtered_video_classifier": 0,
                       "num_embedded_clips": 0, "num_captioned_clips": 0, "num_caption_windows": 0, "num_caption_output_tokens": 0,
                       "num_annotation_errors": 0}
         self.stage_resources: dict[str, dict] = {}
@@ -251,12 +286,18 @@ class Annotator:
     def _enabled_model_stages(self) -> list[str]:
         c = self.config
         return [name for name, on in [("motion", c.motion), ("artificial_text", c.artificial_text), ("aesthetic", c.aesthetic),
+                                      ("vlm_filter", c.vlm_filter), ("video_classifier", c.video_classifier),
                                       ("embedding", c.embedding), ("captioning", c.captioning)] if on]
 
     def _gpus(self, stage: str) -> float | None:
         """The stage's GPU share: as given, else Cosmos-Curate's default when executors have GPUs."""
-        gpus = self.config.gpus_for(stage)
-        if gpus is None and stage == "captioning" and self.config.captioning.backend == "openai":
+        c = self.config
+        asking = {"captioning": c.captioning, "vlm_filter": c.vlm_filter and c.vlm_filter.captioning,
+                  "video_classifier": c.video_classifier and c.video_classifier.captioning}.get(stage)
+        if asking is not None:
+            stage = "captioning"  # the VLM stages run the captioning model, with its GPU share
+        gpus = c.gpus_for(stage)
+        if gpus is None and asking is not None and asking.backend == "openai":
             gpus = 0.0  # the endpoint does the generating
         if gpus is None and resources.executor_gpus(self.spark) > 0:
             gpus = DEFAULT_GPUS.get(stage, 0.0)
@@ -278,6 +319,14 @@ class Annotator:
         if c.aesthetic:
             self._filter("aesthetic", aesthetic_filter.aesthetic_batches, c.aesthetic, "aesthetic_score",
                          ["aesthetic_score"], aesthetic_filter.OUTPUT_COLUMNS, rows_per_task=32)
+        if c.vlm_filter:
+            self._filter("vlm_filter", vlm_filters.vlm_filter_batches, c.vlm_filter, "vlm_filter_answer",
+                         ["vlm_filter_score", "vlm_filter_answer"], vlm_filters.VLM_FILTER_COLUMNS,
+                         rows_per_task=4, counter="vlm")
+        if c.video_classifier:
+            self._filter("video_classifier", vlm_filters.video_classifier_batches, c.video_classifier,
+                         "video_classifier_answer", ["video_type", "video_classifier_answer"], vlm_filters.CLASSIFIER_COLUMNS,
+                         rows_per_task=4)
         if c.embedding:
             self._embed(c.embedding)
         if c.captioning:
@@ -291,6 +340,9 @@ class Annotator:
     def _clips(self) -> DataFrame:
         """Clips still in play: not filtered, no error (unless retrying), of the selected videos."""
         clips = tables.read_table(self.spark, self.lake, "clips").where("filtered_by IS NULL")
+        for field in tables.CLIPS.fields:  # a lake from before a stage's columns existed: they read as null
+            if field.name not in clips.columns:
+                clips = clips.withColumn(field.name, F.lit(None).cast(field.dataType))
         if not self.config.retry_errors:
             clips = clips.where("error IS NULL")
         selected = self.source_paths
@@ -340,7 +392,7 @@ class Annotator:
             "gpus_per_task": gpus if profile is not None else 0, "tasks": partitions, "tasks_with_gpu": gpu_tasks.value}
         return results
 
-    def _filter(self, name, adapter, config, score_column, scores, columns, rows_per_task):
+    def _filter(self, name, adapter, config, score_column, scores, columns, rows_per_task, counter=None):
         results = self._run_stage(name, self._clips().where(F.col(score_column).isNull()), adapter, config,
                                   columns, rows_per_task)
         if results is None:
@@ -349,7 +401,7 @@ class Annotator:
         scored = results.where(F.col("error").isNull() & F.coalesce(*scores, "filtered_by").isNotNull())
         self._update_clips(scored.select("clip_id", *scores, "filtered_by", F.lit(None).cast("string").alias("error")))
         self._record_errors(_stage_errors(results, name))
-        self.stats[f"num_filtered_{name}"] += results.where(F.col("filtered_by").isNotNull()).count()
+        self.stats[f"num_filtered_{counter or name}"] += results.where(F.col("filtered_by").isNotNull()).count()
 
     def _embed(self, config: EmbeddingConfig):
         done = tables.read_table(self.spark, self.lake, "clip_embeddings").where(F.col("model") == config.model_name)
@@ -405,14 +457,17 @@ class Annotator:
 
 
 def _gpu_option(stage: str) -> str:
+    if stage in ("vlm_filter", "video_classifier"):
+        return "--captioning-gpus-per-worker"
     return "--motion-score-gpus-per-worker" if stage == "motion" else f"--{stage.replace('_', '-')}-gpus-per-worker"
 
 
 def report(summary: dict) -> None:
     """The annotation counts of a run, when any stage ran."""
-    names = ["num_filtered_motion", "num_filtered_artificial_text", "num_filtered_aesthetic", "num_embedded_clips",
+    names = ["num_filtered_motion", "num_filtered_artificial_text", "num_filtered_aesthetic", "num_filtered_vlm",
+             "num_filtered_video_classifier", "num_embedded_clips",
              "num_captioned_clips", "num_caption_windows", "num_caption_output_tokens", "num_annotation_errors"]
     if any(summary.get(n) for n in names):
-        print_table(["filtered: motion", "artificial text", "aesthetic", "embedded", "captioned", "windows", "output tokens",
-                     "clip errors"],
+        print_table(["filtered: motion", "artificial text", "aesthetic", "vlm", "video type", "embedded", "captioned",
+                     "windows", "output tokens", "clip errors"],
                     [[summary.get(n) or 0 for n in names]])

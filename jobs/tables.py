@@ -53,6 +53,12 @@ CLIPS = with_fields(
     T.StructField("filtered_by", T.StringType()),
     T.StructField("error", T.StringType()),
     RUN_ID,
+    # --vlm-filter and --video-classifier (added after lake format 1's first tables: older lakes gain them at the
+    # next MERGE into clips). *_answer: per caption window, the parsed verdicts or the raw unparsed answer (JSON).
+    T.StructField("vlm_filter_score", T.DoubleType()),
+    T.StructField("vlm_filter_answer", T.StringType()),
+    T.StructField("video_type", T.StringType()),  # comma-separated types of Cosmos-Curate's taxonomy
+    T.StructField("video_classifier_answer", T.StringType()),
 )
 
 # One vector per clip and embedding model (a clip can carry several models' vectors).
@@ -105,6 +111,8 @@ RUNS = T.StructType([
     T.StructField("num_filtered_motion", T.LongType()),
     T.StructField("num_filtered_aesthetic", T.LongType()),
     T.StructField("num_filtered_artificial_text", T.LongType()),
+    T.StructField("num_filtered_vlm", T.LongType()),
+    T.StructField("num_filtered_video_classifier", T.LongType()),
     T.StructField("num_embedded_clips", T.LongType()),
     T.StructField("num_captioned_clips", T.LongType()),
     T.StructField("num_caption_windows", T.LongType()),

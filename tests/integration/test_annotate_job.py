@@ -187,6 +187,46 @@ def test_a_captions_table_from_before_enhancement_gains_its_columns(spark, tmp_p
     [after] = captioned_clips(now).collect()
     assert after.enhanced_captions == [None, "a happy dog"] and after.enhance_model == "lm"
 
+    # likewise the clips table and the VLM stages' columns, which a stage sets with update_columns
+    new_clip_columns = ("vlm_filter_score", "vlm_filter_answer", "video_type", "video_classifier_answer")
+    old_clips = T.StructType([f for f in tables.CLIPS.fields if f.name not in new_clip_columns])
+    clip = {"clip_id": "c", "source_path": "/v.mp4", "num_frames": 10}
+    spark.createDataFrame([tuple(clip.get(f.name) for f in old_clips)], old_clips).write.format("delta").save(
+        tables.table_path(str(tmp_path), "clips"))
+    scored = spark.createDataFrame([("c", 1.0, "[]", None, None)],
+                                   "clip_id string, vlm_filter_score double, vlm_filter_answer string, filtered_by string, "
+                                   "error string")
+    tables.update_columns(spark, str(tmp_path), "clips", scored)
+    [row] = tables.read_table(spark, str(tmp_path), "clips").collect()
+    assert (row.vlm_filter_score, row.vlm_filter_answer, row.num_frames) == (1.0, "[]", 10)
+
+
+def test_vlm_filter_and_video_classifier_through_an_openai_endpoint(spark, motion_inputs, tmp_path, monkeypatch):
+    """The VLM stages of `cliplake split` against the loopback OpenAI-compatible server answering as a VLM would."""
+    from curate_udfs.testing.openai_server import OpenAICompatibleServer
+
+    def answer(prompt, frames):
+        if '"vehicle_POV"' in prompt:  # the video-type question
+            return '```json\n{"vehicle_POV": "yes", "cooking": "no"}\n```'
+        return '{"slideshow": "yes", "fast zoom": "no"}'
+
+    monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")
+    lake = tmp_path / "lake"
+    with OpenAICompatibleServer(answer=answer) as server:
+        summary = run_command(["split", "--input-video-path", str(motion_inputs), "--output-path", str(lake),
+                               "--no-generate-embeddings", "--no-generate-captions", "--captioning-window-size", str(WINDOW),
+                               "--captioning-backend", "openai", "--captioning-api-base-url", server.base_url,
+                               "--captioning-api-model", "judge", "--vlm-filter", "score-only",
+                               "--vlm-filter-categories", "slideshow,fast zoom", "--video-classifier", "enable",
+                               "--video-classifier-block", "vehicle_POV"])
+    clips = rows(spark, lake, "clips")
+    assert len(clips) == 3 and all(c.error is None for c in clips)
+    assert {(c.vlm_filter_score, c.video_type, c.filtered_by) for c in clips} == {(1.0, "vehicle_POV", "video_classifier")}
+    windows = len(expected_windows(PAN_FRAMES, WINDOW))
+    assert all(json.loads(c.vlm_filter_answer) == [{"slideshow": True, "fast zoom": False}] * windows for c in clips)
+    assert (summary["num_filtered_vlm"], summary["num_filtered_video_classifier"]) == (0, 3)
+    assert server.statuses == [200] * (2 * 3 * windows)  # each clip's windows asked twice: once per stage
+
 
 def test_missing_captioning_model_stops_before_any_work(motion_inputs, tmp_path, capsys):
     lake = tmp_path / "lake"
