@@ -434,6 +434,11 @@ class Annotator:
                      F.coalesce(F.sum("output_tokens"), F.lit(0)).alias("tokens")).first()
         self._merge("captions", ok)
         self._record_errors(errors)
+        if self.config.retry_errors:  # a clip captioned this time no longer carries an earlier captioning error
+            clips = tables.read_table(self.spark, self.lake, "clips")
+            stale = clips.where(F.col("error").startswith("captioning:")).select("clip_id").join(
+                ok.select("clip_id").distinct(), "clip_id", "left_semi")
+            self._update_clips(stale.select("clip_id", F.lit(None).cast("string").alias("error")))
         self.stats["num_captioned_clips"] += row.clips
         self.stats["num_caption_windows"] += row.windows
         self.stats["num_caption_output_tokens"] += row.tokens

@@ -45,14 +45,23 @@ class VllmCaptioner:
             seed=0,
         )
 
+    def _video(self, window: WindowFrames) -> dict:
+        """The window's frames as vLLM takes them. Qwen3-VL's processor needs each frame's index and the rate
+        (for its timestamps) as metadata beside the frames, and must not sample them again; Qwen2/2.5-VL take the rate.
+        (The Qwen3-VL form follows vLLM's documented video-with-metadata input; it is not exercised on CPU tests.)"""
+        if type(self.processor).__name__.startswith("Qwen3VL"):
+            n = window.num_frames
+            metadata = {"fps": window.sampled_fps, "frames_indices": list(range(n)), "total_num_frames": n,
+                        "duration": n / window.sampled_fps, "video_backend": "cliplake"}
+            return {"multi_modal_data": {"video": (window.rgb(), metadata)},
+                    "mm_processor_kwargs": {"do_sample_frames": False}}
+        return {"multi_modal_data": {"video": window.rgb()}, "mm_processor_kwargs": {"fps": window.sampled_fps}}
+
     def caption(self, windows: Sequence[WindowFrames], prompt_text: str, max_output_tokens: int) -> list[Caption]:
         from vllm import SamplingParams
 
         prompt = chat_prompt(self.processor, prompt_text)
-        requests = [
-            {"prompt": prompt, "multi_modal_data": {"video": w.rgb()}, "mm_processor_kwargs": {"fps": w.sampled_fps}}
-            for w in windows
-        ]
+        requests = [{"prompt": prompt, **self._video(w)} for w in windows]
         # temperature 0 is greedy; no penalties, so both backends decode the same way
         settings = SamplingParams(temperature=0.0, max_tokens=max_output_tokens, repetition_penalty=1.0)
         outputs = self.llm.generate(requests, settings, use_tqdm=False)

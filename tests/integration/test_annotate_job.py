@@ -228,6 +228,39 @@ def test_vlm_filter_and_video_classifier_through_an_openai_endpoint(spark, motio
     assert server.statuses == [200] * (2 * 3 * windows)  # each clip's windows asked twice: once per stage
 
 
+def test_caption_command_through_an_openai_endpoint_and_one_that_fails(spark, motion_inputs, tiny_models, tmp_path,
+                                                                        monkeypatch):
+    """`cliplake caption --captioning-backend openai`: captions from the endpoint serving the tiny VLM; an endpoint
+    answering 500 forever leaves error rows (clips.error) and a finished run, and --retry-errors captions them later."""
+    from curate_udfs.testing.openai_server import OpenAICompatibleServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "EMPTY")
+    lake = tmp_path / "lake"
+    run_command(["split", "--input-video-path", str(motion_inputs / "pan.mp4"), "--output-path", str(lake),
+                 "--no-generate-embeddings", "--no-generate-captions"])
+
+    def caption(server, version, *extra):
+        return run_command(["caption", "--output-path", str(lake), "--annotation-version", version,
+                            "--captioning-window-size", str(WINDOW), "--captioning-max-output-tokens", "6",
+                            "--captioning-backend", "openai", "--captioning-api-base-url", server.base_url,
+                            "--captioning-api-model", "tiny-vlm", "--captioning-api-max-retries", "1", *extra])
+
+    with OpenAICompatibleServer(answer=lambda prompt, frames: "never", fail_always=500) as failing:
+        failed = caption(failing, "v1")
+    [clip] = rows(spark, lake, "clips")
+    assert failed["num_caption_windows"] == 0 and failed["num_annotation_errors"] == 1
+    assert clip.error.startswith("captioning: caption API") and "HTTP 500" in clip.error and "after 2 tries" in clip.error
+    assert rows(spark, lake, "captions") == []
+    with OpenAICompatibleServer(tiny_models["vlm"]) as server:
+        summary = caption(server, "v1", "--retry-errors")
+    captions = rows(spark, lake, "captions")
+    assert summary["num_caption_windows"] == len(captions) == len(expected_windows(PAN_FRAMES, WINDOW))
+    assert {r.model for r in captions} == {"tiny-vlm"} and all(isinstance(r.caption, str) for r in captions)
+    assert all(r.prompt_tokens > 0 and r.output_tokens >= 1 for r in captions)
+    [clip] = rows(spark, lake, "clips")
+    assert clip.error is None  # the earlier captioning error is gone with the captions
+
+
 def test_missing_captioning_model_stops_before_any_work(motion_inputs, tmp_path, capsys):
     lake = tmp_path / "lake"
     with pytest.raises(SystemExit) as stop:
