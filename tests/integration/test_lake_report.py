@@ -5,10 +5,11 @@ empty file (an error row), split with tiny models and deduplicated; one lake ser
 Chromium is Debian's (/usr/bin/chromium, `make setup` installs it), driven by Playwright.
 """
 
+import importlib.util
+import json
 import os
 import re
 import shutil
-import statistics
 
 import pytest
 
@@ -171,3 +172,59 @@ def test_screenshot_for_the_readme(page):
     page.screenshot(path=str(IMAGES / "report.png"))
     assert (IMAGES / "report.png").stat().st_size > 20_000
     assert page.problems == []
+
+
+# -- the notebooks, executed as `make notebooks` does, against this lake (after the report's tests) --------------
+
+NOTEBOOKS = REPO_ROOT / "notebooks"
+
+
+@pytest.fixture(scope="module")
+def notebooks(lake, tiny_models):
+    """notebooks/run.py, with CLIPLAKE_LAKE and CLIPLAKE_MODELS naming this module's lake and tiny models."""
+    spec = importlib.util.spec_from_file_location("notebooks_run", NOTEBOOKS / "run.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    env = {"CLIPLAKE_LAKE": str(lake), "CLIPLAKE_MODELS": os.path.dirname(tiny_models["vlm"])}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield runner
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def test_explore_notebook_plots_distributions_and_previews(notebooks):
+    executed = notebooks.execute(NOTEBOOKS / "01_explore_clips.ipynb")
+    [distributions] = notebooks.images(executed, "distributions")
+    [previews] = notebooks.images(executed, "previews")
+    assert len(distributions) > 20_000 and len(previews) > 20_000
+    (IMAGES / "notebook_distributions.png").write_bytes(distributions)
+
+
+def test_annotation_versions_notebook_adds_v1_and_rebuilds_the_old_dataset(spark, lake, notebooks):
+    before = tables.latest_version(spark, lake, "captions")
+    executed = notebooks.execute(NOTEBOOKS / "02_annotation_versions.ipynb")
+    captions = tables.read_table(spark, lake, "captions")
+    windows = {v: {(r.clip_id, r.window_index) for r in captions.where(f"annotation_version = '{v}'").collect()}
+               for v in ("v0", "v1")}
+    assert len(windows["v0"]) == 5 and windows["v1"] == windows["v0"]
+    assert tables.latest_version(spark, lake, "captions") > before
+    assert "5 windows captioned in both versions" in notebooks.text(executed, "side-by-side")
+    [shard] = tables.read_table(spark, lake, "runs").where("pipeline = 'shard'").collect()
+    assert json.loads(shard.input_table_versions)["captions"] == before and shard.num_shard_samples == 5
+
+
+def test_dedup_notebook_counts_what_each_eps_removes(spark, lake, notebooks):
+    executed = notebooks.execute(NOTEBOOKS / "03_dedup_review.ipynb")
+    scores = [r.cosine_sim_score for r in tables.read_table(spark, lake, "semantic_dedup").collect()]
+    table = notebooks.text(executed, "what-if")
+    rows = {float(eps): (int(removed), int(kept)) for eps, removed, kept in
+            re.findall(r"^\s*\d+\s+([\d.]+)\s+(\d+)\s+(\d+)\s*$", table, re.MULTILINE)}
+    assert 0.01 in rows and 0.2 in rows
+    for eps, (removed, kept) in rows.items():
+        assert removed == sum(s >= 1 - eps for s in scores) and removed + kept == len(scores)
+    assert rows[0.01][0] == 2  # the two clips of bikes_copy.mp4
+    assert len(notebooks.images(executed, "pairs")) == 1 and len(notebooks.images(executed, "clusters")) == 1

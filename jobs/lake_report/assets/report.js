@@ -126,6 +126,7 @@ window.CLIPLAKE = (() => {
     gallery.replaceChildren(...shown.map((c) => card(c)));
     gallery.dataset.matches = needAll ? matched.length : total;
     gallery.dataset.complete = complete ? "true" : "false";
+    if (complete && state.firstDrawnAt === undefined) state.firstDrawnAt = performance.now();  // bench/report_load.py
     $("gallery-count").textContent = needAll
       ? `${matched.length} of ${total} clips match` + (complete ? "" : ` (searched ${state.loaded.clips} of ${pages} pages…)`)
       : `${total} clips`;
