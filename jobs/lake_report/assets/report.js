@@ -23,23 +23,25 @@ window.CLIPLAKE = (() => {
   function loadScript(src) {
     return new Promise((resolve, reject) => {
       const script = element("script", { src, charset: "utf-8" });
+      script.async = false;  // scripts added together download in parallel and run in the order added
       script.onload = resolve;
       script.onerror = () => reject(new Error("cannot load " + src));
       document.head.append(script);
     });
   }
 
-  let queue = Promise.resolve();  // pages load one after another, in order
+  let queue = Promise.resolve();  // one batch of pages after another
   function loadPages(kind, count) {
-    const want = Math.min(count, state.summary.pages[kind]);
-    queue = queue.then(async () => {
-      while (state.loaded[kind] < want) {
-        const n = state.loaded[kind];
-        await loadScript(`data/${kind}-${String(n).padStart(4, "0")}.js`);
-        if (state.loaded[kind] === n) throw new Error(`data/${kind} page ${n} did not register`);
-      }
+    const batch = queue.then(() => {
+      const want = Math.min(count, state.summary.pages[kind]);
+      const scripts = [];
+      for (let n = state.loaded[kind]; n < want; n++) scripts.push(loadScript(`data/${kind}-${String(n).padStart(4, "0")}.js`));
+      return Promise.all(scripts).then(() => {
+        if (state.loaded[kind] < want) throw new Error(`data/${kind} pages up to ${want} did not all register`);
+      });
     });
-    return queue;
+    queue = batch.catch(() => {});  // a failed batch is reported by its caller; later ones still run
+    return batch;
   }
 
   function page(kind, index, rows) {
@@ -48,7 +50,9 @@ window.CLIPLAKE = (() => {
     }
     state[kind].push(...rows);
     state.loaded[kind] = index + 1;
-    if (kind === "clips" && state.loaded.clips < state.summary.pages.clips) render(false);
+    if (kind === "clips" && !state.drawSoon) {  // draw what has arrived, at most every 200 ms
+      state.drawSoon = setTimeout(() => { state.drawSoon = null; render(false); }, 200);
+    }
   }
 
   // -- gallery ---------------------------------------------------------------------------------------------
