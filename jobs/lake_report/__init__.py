@@ -71,7 +71,7 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
     }
     site.write_summary(out, summary)
     index = site.write_index(out, lake=str(lake), counts=counts, plots=queries.plots(),
-                             runs=queries.run_history(args.max_list_rows), errors=queries.errors(args.max_list_rows))
+                             runs=queries.run_history(args.max_list_rows), errors=queries.errors(args.max_list_rows, counts))
     print(f"report: {index}  ({clips.count} clips in {summary['pages']['clips']} pages, {videos.count} videos, "
           f"{len(groups)} duplicate groups)")
     return {"index": index, "clips": clips.count, "videos": videos.count, "pages": summary["pages"],

@@ -13,6 +13,7 @@ from jobs.shard import _bin_columns as shard_bins  # the bins a shard dataset fi
 HISTOGRAM_BINS = 20
 SCORES = {"motion": "motion_global_mean", "aesthetic": "aesthetic_score", "text": "artificial_text_score"}
 DEFAULT_EPS = 0.01
+VIDEO_ERROR = "status = 'error' OR error IS NOT NULL"
 
 
 
@@ -34,6 +35,7 @@ class LakeQueries:
             raise ValueError(f"no clips table in {lake}: run `cliplake split --output-path {lake.root} ...` first")
         self.videos, self.captions, self.runs = self._table("videos"), self._table("captions"), self._table("runs")
         self.dedup_model, self.eps, self.dedup = self._dedup(eps)
+        self._versions: list[str] | None = None
 
     def _table(self, name: str) -> DataFrame | None:
         return tables.read_table(self.spark, self.lake, name) if name in self._present else None
@@ -109,9 +111,10 @@ class LakeQueries:
                 for name in order if name in found]
 
     def annotation_versions(self) -> list[str]:
-        if self.captions is None:
-            return []
-        return sorted(r[0] for r in self.captions.select("annotation_version").distinct().collect())
+        if self._versions is None:
+            found = [] if self.captions is None else self.captions.select("annotation_version").distinct().collect()
+            self._versions = sorted(r[0] for r in found)
+        return self._versions
 
     def counts(self) -> dict:
         """Totals for the page's header."""
@@ -119,7 +122,7 @@ class LakeQueries:
                              F.count("error").alias("clip_errors"), F.sum(F.col("end_s") - F.col("start_s")).alias("clip_s")).first()
         counts = row.asDict()
         if self.videos is not None:
-            v = self.videos.agg(F.count("*").alias("videos"), F.count(F.when(F.col("status") == "error", 1)).alias("video_errors")).first()
+            v = self.videos.agg(F.count("*").alias("videos"), F.count(F.when(F.expr(VIDEO_ERROR), 1)).alias("video_errors")).first()
             counts.update(v.asDict())
         if self.dedup is not None:
             counts["duplicates"] = self.dedup.where(F.col("cosine_sim_score") >= 1 - self.eps).count()
@@ -136,16 +139,15 @@ class LakeQueries:
         rows = self.runs.select(*[c for c in columns if c in self.runs.columns]).orderBy(F.desc("started_at")).limit(limit)
         return [r.asDict() for r in rows.collect()]
 
-    def errors(self, limit: int) -> dict:
-        """Videos and clips with an error: the first ``limit`` of each (by path) and how many there are."""
+    def errors(self, limit: int, counts: dict) -> dict:
+        """The first ``limit`` videos and clips with an error (by path), with their totals from :meth:`counts`."""
         out = {}
         if self.videos is not None:
-            bad = self.videos.where("status = 'error' OR error IS NOT NULL")
-            out["videos"] = {"total": bad.count(), "rows": [r.asDict() for r in
-                             bad.select("source_path", "error").orderBy("source_path").limit(limit).collect()]}
-        bad = self.clips.where("error IS NOT NULL")
-        out["clips"] = {"total": bad.count(), "rows": [r.asDict() for r in bad.select(
-            "clip_id", "source_path", "start_s", "end_s", "error").orderBy("source_path", "start_frame").limit(limit).collect()]}
+            rows = self.videos.where(VIDEO_ERROR).select("source_path", "error").orderBy("source_path").limit(limit)
+            out["videos"] = {"total": counts["video_errors"], "rows": [r.asDict() for r in rows.collect()]}
+        rows = self.clips.where("error IS NOT NULL").select("clip_id", "source_path", "start_s", "end_s", "error")
+        out["clips"] = {"total": counts["clip_errors"],
+                        "rows": [r.asDict() for r in rows.orderBy("source_path", "start_s").limit(limit).collect()]}
         return out
 
     # -- paged rows -----------------------------------------------------------------------------------------
