@@ -16,8 +16,6 @@ DEFAULT_EPS = 0.01
 VIDEO_ERROR = "status = 'error' OR error IS NOT NULL"
 
 
-
-
 class LakeQueries:
     """The lake's tables (those present) and the report's queries over them.
 
