@@ -21,7 +21,8 @@ def execute(path: "str | Path") -> nbformat.NotebookNode:
     """The notebook at ``path`` executed in a fresh Python kernel started in ``notebooks/``
     (the environment of this process, so CLIPLAKE_LAKE reaches it); raises on a cell's error."""
     notebook = nbformat.read(str(path), as_version=4)
-    NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+    NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(HERE)}},
+                   extra_arguments=["--IPKernelApp.log_level=ERROR"]).execute()  # no warning about its local TCP ports
     return notebook
 
 
