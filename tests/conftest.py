@@ -105,7 +105,7 @@ def copy_into(folder, *paths) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
-    """Tiny random checkpoints with the real architectures: {"vlm", "aesthetic", "embed", "t5"} -> folder."""
+    """Tiny random checkpoints with the real architectures: {"vlm", "vlm-qwen3", "lm", "aesthetic", "embed", "t5"} -> folder."""
     from curate_udfs.testing.tiny_models import write_tiny_models
 
     return write_tiny_models(str(tmp_path_factory.mktemp("tiny_models")))
