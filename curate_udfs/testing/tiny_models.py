@@ -341,7 +341,8 @@ def write_tiny_embedder(folder: str) -> str:
 _TINY_EMBEDDER_DIM = 24  # distinct from the hidden size, so a test sees the projection is used
 
 
-WRITERS = {"vlm": write_tiny_vlm, "vlm-qwen3": write_tiny_qwen3_vlm, "lm": write_tiny_lm, "aesthetic": write_tiny_aesthetic, "embed": write_tiny_embedder, "t5": write_tiny_t5}
+WRITERS = {"vlm": write_tiny_vlm, "vlm-qwen3": write_tiny_qwen3_vlm, "lm": write_tiny_lm,
+           "aesthetic": write_tiny_aesthetic, "embed": write_tiny_embedder, "t5": write_tiny_t5}
 
 
 def write_tiny_models(root: str) -> dict[str, str]:
