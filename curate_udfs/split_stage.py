@@ -1,8 +1,11 @@
 """The split stage: one video in, its metadata row and its transcoded clips out.
 
 Two streaming passes over the video: 48x27 frames into TransNetV2 (or none for fixed
-strides), then full frames into the H.264 encoder for the chosen spans. In each pass decode
-runs in its own thread, overlapping inference or encoding.
+strides), then full frames into the H.264 encoder for the chosen spans. The first pass keeps
+the decoded full frames while they fit in ``frame_buffer_mb``, and the second pass encodes
+those instead of decoding the video again; a longer video is decoded twice, so memory stays
+bounded whatever its length. In each pass decode runs in its own thread, overlapping inference
+or encoding.
 """
 
 import dataclasses
@@ -14,7 +17,7 @@ import torch
 
 from curate_udfs import ids
 from curate_udfs.errors import MediaError
-from curate_udfs.media.decode import iter_small_rgb_frames, iter_video_frames
+from curate_udfs.media.decode import KeptFrames, iter_small_rgb_frames, iter_video_frames
 from curate_udfs.media.probe import VideoInfo, probe_video
 from curate_udfs.media.transcode import EncoderSettings, encode_spans
 from curate_udfs.prefetch import prefetch
@@ -59,6 +62,8 @@ class SplitConfig:
     output_access: S3Access = field(default_factory=S3Access)
     # Keep only each video's first N clips (0: all), as Cosmos-Curate's --limit-clips: cut after splitting, before transcoding.
     limit_clips: int = 0
+    # Decoded frames kept from TransNetV2's pass for the encoder (per task; 0: always decode twice).
+    frame_buffer_mb: int = 512
 
     def __post_init__(self):
         if self.splitting_algorithm not in ("transnetv2", "fixed-stride"):
@@ -71,13 +76,16 @@ class SplitConfig:
             raise ValueError(f"decode threads must be >= 1, got {self.decode_threads}")
         if self.limit_clips < 0:
             raise ValueError(f"--limit-clips must be >= 0, got {self.limit_clips}")
+        if self.frame_buffer_mb < 0:
+            raise ValueError(f"--split-frame-buffer-mb must be >= 0, got {self.frame_buffer_mb}")
 
 
-def _cut_spans(path: str, info: VideoInfo, config: SplitConfig) -> tuple[list[tuple[int, int]], int]:
+def _cut_spans(path: str, info: VideoInfo, config: SplitConfig,
+               kept: KeptFrames | None = None) -> tuple[list[tuple[int, int]], int]:
     """Clip spans and the number of frames the video really decodes to (the container's count for fixed strides)."""
     if config.splitting_algorithm == "fixed-stride":
         return config.fixed_stride.spans(info.num_frames, info.fps), info.num_frames
-    frames = prefetch(iter_small_rgb_frames(path, INPUT_WIDTH, INPUT_HEIGHT, threads=config.decode_threads))
+    frames = prefetch(iter_small_rgb_frames(path, INPUT_WIDTH, INPUT_HEIGHT, threads=config.decode_threads, kept=kept))
     probabilities = predict_cut_probabilities(frames, device=config.device, precision=config.transnetv2_precision)
     decoded = len(probabilities)
     if info.num_frames and decoded < MIN_DECODED_SHARE * info.num_frames:
@@ -93,7 +101,9 @@ def split_video(source_path: str, local_path: str, config: SplitConfig) -> tuple
     written are removed and the error propagates (:class:`MediaError` for bad input).
     """
     info = probe_video(local_path)
-    spans, num_frames = _cut_spans(local_path, info, config)
+    one_decode = config.frame_buffer_mb and config.splitting_algorithm == "transnetv2"  # (fixed strides decode once)
+    kept = KeptFrames(config.frame_buffer_mb * 2**20) if one_decode else None
+    spans, num_frames = _cut_spans(local_path, info, config, kept)
     vid = ids.video_id(source_path)
     cosmos_seconds = {}  # fixed-stride clips take Cosmos-Curate's ids, made from its float seconds
     if config.splitting_algorithm == "fixed-stride":
@@ -102,7 +112,7 @@ def split_video(source_path: str, local_path: str, config: SplitConfig) -> tuple
         spans = sorted(spans)[:config.limit_clips]
     clips: list[dict] = []
     try:
-        frames = prefetch(iter_video_frames(local_path, threads=config.decode_threads))
+        frames = (kept and kept.drain()) or prefetch(iter_video_frames(local_path, threads=config.decode_threads))
         for clip in encode_spans(frames, spans, info.frame_rate, config.encoder):
             seconds = cosmos_seconds.get((clip.start_frame, clip.end_frame))
             cid = (ids.fixed_stride_clip_id(source_path, *seconds) if seconds

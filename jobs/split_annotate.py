@@ -68,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     split.add_argument("--transnetv2-precision", choices=["fp32", "bf16"], default="fp32",
                        help="bf16: about 2x faster TransNetV2 on CPU, probabilities within ~1e-3")
     split.add_argument("--transnetv2-device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: the GPU when there is one")
+    split.add_argument("--split-frame-buffer-mb", type=int, default=split_stage.SplitConfig.frame_buffer_mb,
+                       help="decoded frames kept per task from TransNetV2's pass for the encoder, so a video that fits is "
+                            "decoded once (512 MiB: about 60 s of 640x360 at 25 fps, 6 s of 1080p at 30 fps); a longer "
+                            "one is decoded again (0: always)")
     s = FixedStrideRules()
     split.add_argument("--fixed-stride-split-duration", type=float, default=s.split_duration_s, help="clip length, seconds")
     split.add_argument("--fixed-stride-min-clip-length-s", type=float, default=s.min_clip_length_s, help="a last piece shorter than this is dropped")
@@ -115,6 +119,7 @@ def build_config(args: argparse.Namespace, clips_dir: str, task_cpus: int = 1,
         input_access=S3Access(profile_name=getattr(args, "input_s3_profile_name", None)),
         output_access=output_access or S3Access(),
         limit_clips=getattr(args, "limit_clips", 0),
+        frame_buffer_mb=getattr(args, "split_frame_buffer_mb", split_stage.SplitConfig.frame_buffer_mb),
     )
 
 
