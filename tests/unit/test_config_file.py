@@ -29,7 +29,8 @@ def test_every_example_file_parses_and_its_values_land():
 
     caption = parse_args(["caption", "--config", example("caption")])
     assert (caption.output_path, caption.annotation_version, caption.captioning_batch_size) == ("s3://my-bucket/lake/", "v1", 8)
-    assert caption.captioning_prompt_text.startswith("Describe the video in detail: the scene")
+    assert (caption.captioning_prompt_variant, caption.captioning_prompt_text) == ("av", None)
+    assert caption.enhance_captions is True and caption.enhance_captions_model == "/models/Qwen2.5-7B-Instruct"
 
     dedup = parse_args(["dedup", "--config", example("dedup")])
     assert (dedup.n_clusters, dedup.eps_to_extract, dedup.which_to_keep) == (1000, [0.01, 0.05, 0.1], "hard")
