@@ -18,7 +18,7 @@ SHOW_SESSION = ("from jobs.session import get_spark; c = get_spark('local').spar
 def run_python(code: str, **env) -> str:
     full_env = {k: v for k, v in os.environ.items() if k != "DATABRICKS_RUNTIME_VERSION"} | env
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=full_env, capture_output=True,
-                            text=True, timeout=300)
+                            text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 

@@ -118,7 +118,7 @@ def test_pip_installed_cliplake_starts_its_own_spark(wheel, tmp_path, samples):
     env = {k: v for k, v in clean_env(python).items() if not k.startswith("CLIPLAKE_")}
     done = subprocess.run([str(venv / "bin" / "cliplake"), "split", "--input-video-path", str(samples["bikes.mp4"]),
                            "--output-path", "lake", "--splitting-algorithm", "fixed-stride", "--no-generate-embeddings",
-                           "--no-generate-captions"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
+                           "--no-generate-captions"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(os.listdir(tmp_path / "lake" / "media" / "clips")) >= 1
     assert (tmp_path / "lake" / "clips" / "_delta_log").is_dir()
@@ -142,7 +142,7 @@ def test_spark_submit_with_the_wheel_on_local_cluster(spark, wheel, python_witho
          "--jars", delta, "--py-files", wheel,
          str(REPO_ROOT / "jobs" / "split_annotate.py"), "--input-video-path", str(videos), "--output-path", str(lake),
          "--captioning-model", tiny_models["vlm"], "--captioning-max-output-tokens", "8"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=500)
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     run = tables.read_table(spark, str(lake), "runs").first()
     assert run.spark_master == "local-cluster[2,1,2048]" and (run.num_clips, run.num_error_videos) == (1, 0)

@@ -309,7 +309,7 @@ def cluster_profile(folder, *, gpus: bool) -> str:
 def run_cli(conf_dir, *args):
     env = {**os.environ, "CLIPLAKE_CONF_DIR": conf_dir, "CLIPLAKE_JARS_DIR": str(JARS_DIR)}
     return subprocess.run([sys.executable, "-m", "jobs.cli", *args, "--spark-profile", "cluster"], env=env,
-                          capture_output=True, text=True, timeout=400, cwd=REPO_ROOT)
+                          capture_output=True, text=True, timeout=900, cwd=REPO_ROOT)
 
 
 def test_gpu_share_becomes_a_resource_profile_on_a_cluster(spark, lake, tiny_models, tmp_path):

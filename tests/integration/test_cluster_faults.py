@@ -107,7 +107,7 @@ def on_cluster(*args) -> str:
     faults = Faults(job)
     faults.start()
     try:
-        output, _ = job.communicate(timeout=600)
+        output, _ = job.communicate(timeout=900)
     finally:
         if job.poll() is None:
             os.killpg(job.pid, signal.SIGKILL)

@@ -19,7 +19,7 @@ FIXED = ["--splitting-algorithm", "fixed-stride", "--fixed-stride-split-duration
 def cli(*args) -> subprocess.CompletedProcess:
     env = {**os.environ, "CLIPLAKE_JARS_DIR": str(JARS_DIR), "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.run([sys.executable, "-m", "jobs.cli", *map(str, args)], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=900)
 
 
 def rows(spark, lake):

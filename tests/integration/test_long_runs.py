@@ -27,7 +27,7 @@ def cli(*args) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> None:
+def kill_when(proc: subprocess.Popen, ready, timeout: float = 600) -> None:
     """SIGKILL the job (and its Spark) as soon as ``ready()`` holds."""
     deadline = time.time() + timeout
     while proc.poll() is None and time.time() < deadline and not ready():

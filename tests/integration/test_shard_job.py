@@ -363,7 +363,7 @@ def test_killed_run_resumes_to_the_same_dataset(spark, lake, dataset, tiny_model
     shards = tables.table_path(str(lake), "shards")
     committed = lambda: spark.read.format("delta").load(shards).where(f"dataset_path = '{resumed}'").count()  # noqa: E731
     proc = _cli(*shard_args(lake, resumed, tiny_models, "--tars-per-wave", "1"))
-    deadline = time.time() + 240
+    deadline = time.time() + 600
     while proc.poll() is None and time.time() < deadline and committed() == 0:
         time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGKILL)

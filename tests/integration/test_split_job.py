@@ -163,7 +163,7 @@ def test_killed_run_resumes_to_the_same_tables(spark, lake, inputs, tmp_path):
     """SIGKILL the job once it has written clip files, run again: same tables as one clean run."""
     resumed = tmp_path / "lake"
     proc = _cli("split", "--input-video-path", inputs, "--output-path", resumed, *SPLIT_ONLY)
-    deadline = time.time() + 240
+    deadline = time.time() + 600
     while not glob.glob(str(resumed / "media" / "clips" / "*.mp4")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
     assert proc.poll() is None, "the job ended before the kill: " + proc.stdout.read()
@@ -191,7 +191,7 @@ def test_spark_submit(spark, tmp_path, samples):
         [submit, "--master", "local[2]", "--properties-file", str(CONF_DIR / "local.conf"), "--jars", jars,
          str(REPO_ROOT / "jobs" / "split_annotate.py"), "--input-video-path", str(folder), "--output-path", str(lake),
          "--no-generate-captions"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "video-s per wall-s" in result.stdout
     run = tables.read_table(spark, lake, "runs").first()
@@ -218,7 +218,7 @@ def test_console_shows_progress_not_jvm_noise_and_verbose_shows_spark_log(tmp_pa
 
     def cli(*args):
         result = subprocess.run([sys.executable, "-m", "jobs.cli", *map(str, args)], cwd=REPO_ROOT, env=env,
-                                capture_output=True, text=True, timeout=300)
+                                capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, result.stdout + result.stderr
         return result
 

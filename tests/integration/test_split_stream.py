@@ -69,7 +69,7 @@ def test_files_landing_while_it_runs_are_split_once_across_a_kill(spark, tmp_pat
         return (row.num_processed_videos or 0) if row else 0
 
     def wait_for(n):
-        deadline = time.time() + 300
+        deadline = time.time() + 900
         while processed() < n and job.poll() is None and time.time() < deadline:
             time.sleep(1)
         assert processed() == n and len(videos(spark, lake)) == n, \

@@ -22,7 +22,7 @@ from jobs.session import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 
-def cli(env, *args, timeout=400):
+def cli(env, *args, timeout=900):
     """Run ``cliplake ARGS`` in a fresh process with ``env`` as its AWS environment; its output."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     full_env.update(env, PYSPARK_PYTHON=sys.executable)
