@@ -78,6 +78,17 @@ def _tiny_qwen_tokenizer(vocab_size: int = 512):
     return tokenizer
 
 
+def _greedy_generation(tokenizer):
+    """Greedy decoding that stops at Qwen's end-of-turn or end-of-text, as the tiny checkpoints' tokenizer names them."""
+    from transformers import GenerationConfig
+
+    token_id = tokenizer.convert_tokens_to_ids
+    return GenerationConfig(
+        bos_token_id=token_id("<|endoftext|>"), pad_token_id=token_id("<|endoftext|>"),
+        eos_token_id=[token_id("<|im_end|>"), token_id("<|endoftext|>")], do_sample=False,
+    )
+
+
 def write_tiny_vlm(folder: str) -> str:
     """Write a tiny random Qwen2.5-VL checkpoint (model, tokenizer, processor) to ``folder``.
 
@@ -93,7 +104,6 @@ def write_tiny_vlm(folder: str) -> str:
     """
     import torch
     from transformers import (
-        GenerationConfig,
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
         Qwen2_5_VLProcessor,
@@ -123,10 +133,7 @@ def write_tiny_vlm(folder: str) -> str:
     )
     torch.manual_seed(0)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=token_id("<|endoftext|>"), pad_token_id=token_id("<|endoftext|>"),
-        eos_token_id=[token_id("<|im_end|>"), token_id("<|endoftext|>")], do_sample=False,
-    )
+    model.generation_config = _greedy_generation(tokenizer)
     # The real checkpoint's pixel bounds: model-side resizing happens in caption preparation.
     pixels = {"min_pixels": 56 * 56, "max_pixels": 28 * 28 * 1280}
     processor = Qwen2_5_VLProcessor(
@@ -155,7 +162,6 @@ def write_tiny_qwen3_vlm(folder: str) -> str:
     """
     import torch
     from transformers import (
-        GenerationConfig,
         Qwen2VLImageProcessor,
         Qwen3VLConfig,
         Qwen3VLForConditionalGeneration,
@@ -185,10 +191,7 @@ def write_tiny_qwen3_vlm(folder: str) -> str:
     )
     torch.manual_seed(0)
     model = Qwen3VLForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=token_id("<|endoftext|>"), pad_token_id=token_id("<|endoftext|>"),
-        eos_token_id=[token_id("<|im_end|>"), token_id("<|endoftext|>")], do_sample=False,
-    )
+    model.generation_config = _greedy_generation(tokenizer)
     size = {"shortest_edge": 64 * 64, "longest_edge": 32 * 32 * 1280}
     processor = Qwen3VLProcessor(
         image_processor=Qwen2VLImageProcessor(patch_size=16, size=size),
@@ -213,7 +216,7 @@ def write_tiny_lm(folder: str) -> str:
     (system and user turns as plain text), hidden 64 and 2 layers. Its rewrites are gibberish.
     """
     import torch
-    from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
+    from transformers import Qwen3Config, Qwen3ForCausalLM
 
     tokenizer = _tiny_qwen_tokenizer()
     tokenizer.chat_template = QWEN3_VL_CHAT_TEMPLATE
@@ -225,10 +228,7 @@ def write_tiny_lm(folder: str) -> str:
     )
     torch.manual_seed(0)
     model = Qwen3ForCausalLM(config).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=token_id("<|endoftext|>"), pad_token_id=token_id("<|endoftext|>"),
-        eos_token_id=[token_id("<|im_end|>"), token_id("<|endoftext|>")], do_sample=False,
-    )
+    model.generation_config = _greedy_generation(tokenizer)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
