@@ -32,6 +32,18 @@ def videos(spark, lake):
     return sorted((r.source_path, r.status) for r in tables.read_table(spark, str(lake), "videos").collect())
 
 
+def stuck_threads(job: subprocess.Popen, log) -> None:
+    """Append what a hung job's driver JVM and Python threads are doing to its log (then it is killed)."""
+    driver = subprocess.run(["pgrep", "-P", str(job.pid), "java"], capture_output=True, text=True).stdout.split()
+    if driver:
+        dump = subprocess.run(["jstack", driver[0]], capture_output=True, text=True, timeout=60).stdout
+        threads = [t for t in dump.split("\n\n") if "stream execution" in t or "Executor task launch" in t]
+        with open(log, "a") as out:
+            out.write("\n\n".join(threads) + "\n")
+    job.send_signal(signal.SIGABRT)  # faulthandler writes every Python thread's stack to the log
+    job.wait(timeout=60)
+
+
 def test_available_now_splits_what_is_new_and_stops(spark, tmp_path):
     inbox, lake = tmp_path / "inbox", tmp_path / "lake"
     (inbox / "cam1").mkdir(parents=True)
@@ -58,7 +70,8 @@ def test_files_landing_while_it_runs_are_split_once_across_a_kill(spark, tmp_pat
     inbox.mkdir()
     for i in range(2):
         land(inbox, f"early{i}.mp4", 1.0 + i)
-    env = {**os.environ, "CLIPLAKE_JARS_DIR": str(JARS_DIR), "PYTHONPATH": str(REPO_ROOT)}
+    # PYTHONFAULTHANDLER: a job that hangs is asked for its threads' stacks before the test fails
+    env = {**os.environ, "CLIPLAKE_JARS_DIR": str(JARS_DIR), "PYTHONPATH": str(REPO_ROOT), "PYTHONFAULTHANDLER": "1"}
     log = tmp_path / "stream.log"  # a file, not a pipe: a stream that runs on must never block on its output
     with open(log, "w") as out:
         job = subprocess.Popen([sys.executable, "-m", "jobs.cli", "split", "--stream", "--trigger", "1 second",
@@ -73,8 +86,10 @@ def test_files_landing_while_it_runs_are_split_once_across_a_kill(spark, tmp_pat
         deadline = time.time() + 600
         while processed() < n and job.poll() is None and time.time() < deadline:
             time.sleep(2)
+        if processed() < n and job.poll() is None:
+            stuck_threads(job, log)
         assert processed() == n and len(videos(spark, lake)) == n, \
-            ("ended" if job.poll() is not None else "timed out") + ":\n" + log.read_text()[-4000:]
+            ("ended" if job.poll() is not None else "timed out") + ":\n" + log.read_text()[-12000:]
 
     try:
         wait_for(2)
