@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Iterator, Literal
 
 import pandas as pd
-import torch
 
 from curate_udfs import ids
 from curate_udfs.errors import MediaError
@@ -22,7 +21,6 @@ from curate_udfs.media.probe import VideoInfo, probe_video
 from curate_udfs.media.transcode import EncoderSettings, encode_spans
 from curate_udfs.prefetch import prefetch
 from curate_udfs.splitting.spans import FixedStrideRules, TransNetV2Rules
-from curate_udfs.splitting.transnetv2 import INPUT_HEIGHT, INPUT_WIDTH, predict_cut_probabilities
 from curate_udfs.stage import map_records
 from curate_udfs.objectstore import S3Access
 from curate_udfs.storage import join, local_copy, remove_quietly, write_bytes_atomic
@@ -85,6 +83,9 @@ def _cut_spans(path: str, info: VideoInfo, config: SplitConfig,
     """Clip spans and the number of frames the video really decodes to (the container's count for fixed strides)."""
     if config.splitting_algorithm == "fixed-stride":
         return config.fixed_stride.spans(info.num_frames, info.fps), info.num_frames
+    # torch is imported where frames are split, not with this module: the jobs' drivers read its schemas.
+    from curate_udfs.splitting.transnetv2 import INPUT_HEIGHT, INPUT_WIDTH, predict_cut_probabilities
+
     frames = prefetch(iter_small_rgb_frames(path, INPUT_WIDTH, INPUT_HEIGHT, threads=config.decode_threads, kept=kept))
     probabilities = predict_cut_probabilities(frames, device=config.device, precision=config.transnetv2_precision)
     decoded = len(probabilities)
@@ -146,6 +147,8 @@ def split_batches(batches: Iterator[pd.DataFrame], config: SplitConfig, *, torch
 
     Each output row holds the ``videos`` columns and ``clips``, a list of clip records.
     """
+    import torch
+
     torch.set_num_threads(torch_threads)
     if config.device == "auto":
         config = dataclasses.replace(config, device="cuda" if torch.cuda.is_available() else "cpu")

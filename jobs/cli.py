@@ -36,7 +36,9 @@ def _module(command: str):
     return importlib.import_module(f"jobs.{COMMANDS[command][0]}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``cliplake`` parser; with ``only``, just that command gets its options (the others' modules,
+    torch among their imports, are not imported to parse a command that does not use them)."""
     from jobs.session import PROFILES
 
     parser = argparse.ArgumentParser(prog="cliplake", description="Video data curation on Spark and Delta Lake.")
@@ -44,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, summary) in COMMANDS.items():
         sub = commands.add_parser(name, help=summary, description=summary,
                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        if only is not None and name != only:
+            continue
         sub.add_argument("--verbose", action="store_true",
                          help="show Spark's own log (WARN and up; off without it) and the full stack trace of "
                               "an expected failure (disk full, conflicts, storage refused...)")
@@ -66,13 +70,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a value its option refuses) prints one line and exits with status 2, as argparse does.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    named = next((token for token in argv if not token.startswith("-")), None)
+    only = named if named in COMMANDS else None
+
+    def build_parser_for_command() -> argparse.ArgumentParser:
+        return build_parser(only)
+
     try:
-        argv = config_file.expand(argv, build_parser)
+        argv = config_file.expand(argv, build_parser_for_command)
     except config_file.ConfigError as e:
         command = next((t for t in argv if t in COMMANDS), None)
         print(f"cliplake{' ' + command if command else ''}: error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
-    return build_parser().parse_args(argv)
+    return build_parser(only).parse_args(argv)
 
 
 def run_command(argv: list[str] | None = None):
@@ -84,10 +94,12 @@ def run_command(argv: list[str] | None = None):
     try:
         presigned.check_options(args)
         progress.interval_from_env()  # a wrong CLIPLAKE_PROGRESS_INTERVAL fails before Spark starts
-        spark = get_spark(args.spark_profile, f"cliplake-{args.command}", verbose=args.verbose)
+        module = _module(args.command)
+        spark, early = _spark_and_early_work(module, args, lambda light_jvm: get_spark(
+            args.spark_profile, f"cliplake-{args.command}", verbose=args.verbose, light_jvm=light_jvm))
         with presigned.staged(args):  # no-op unless --input/--output-presigned-s3-url
             with progress.shown(spark):  # a line per running stage on stderr
-                return _module(args.command).run(spark, args)
+                return module.run(spark, args) if early is None else module.run(spark, args, early)
     except (EnvironmentProblem, ValueError, StorageError, LakeConflict) as e:
         # Wrong options or a missing piece of the environment: one clear line, no traceback.
         if args.verbose:
@@ -100,6 +112,27 @@ def run_command(argv: list[str] | None = None):
             raise
         print(f"cliplake {args.command}: error: {sentence}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _spark_and_early_work(module, args: argparse.Namespace, start_spark):
+    """``start_spark(light_jvm)``, and what the command's early work gave (None without any).
+
+    A command module may define ``LIGHT_JVM = True`` (its JVM only moves data and commits while
+    Python works) and ``early_work(args)``: from a first look at the input, work that needs no Spark
+    (a callable, or None). That work runs while the JVM starts, whose seconds are mostly waiting or
+    on another core, and leaves the JVM only the writes.
+    """
+    plan = getattr(module, "early_work", None)
+    work = plan(args) if plan else None
+    light = getattr(module, "LIGHT_JVM", False) or work is not None
+    if work is None:
+        return start_spark(light), None
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cliplake-spark-start") as pool:
+        starting = pool.submit(start_spark, light)
+        early = work()
+        return starting.result(), early
 
 
 def main(argv: list[str] | None = None) -> int:

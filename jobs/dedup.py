@@ -14,6 +14,7 @@ import argparse
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 from datetime import datetime, timezone
 
 import numpy as np
@@ -95,11 +96,23 @@ def sql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def choose_model(spark: SparkSession, source: "Lake | str", model: str | None) -> str:
-    """``model`` when it has embeddings in ``source``, else the model with most rows (ties: by name)."""
+def embedding_stats(spark: SparkSession, source: "Lake | str") -> dict:
+    """Per model, in one query: its rows, its non-null embeddings (``n``) and their shortest and longest length."""
     if not tables.exists(spark, source, "clip_embeddings"):
         raise ValueError(f"no clip_embeddings table under {source}: run the annotate stages (or give --input-embeddings-path)")
-    counts = {r.model: r["count"] for r in tables.read_table(spark, source, "clip_embeddings").groupBy("model").count().collect()}
+    vector = F.col("embedding")
+    length = F.when(vector.isNotNull(), F.size(vector))  # (Spark 3.5's size(null) is -1)
+    stats = (tables.read_table(spark, source, "clip_embeddings").groupBy("model")
+             .agg(F.count("*").alias("rows"), F.count(vector).alias("n"), F.min(length).alias("lo"), F.max(length).alias("hi")))
+    return {r.model: r for r in stats.collect()}
+
+
+def choose_model(spark: SparkSession, source: "Lake | str", model: str | None, stats: dict | None = None) -> str:
+    """``model`` when it has embeddings in ``source``, else the model with most rows (ties: by name).
+
+    ``stats``: :func:`embedding_stats` when the caller has them already.
+    """
+    counts = {m: s.rows for m, s in (embedding_stats(spark, source) if stats is None else stats).items()}
     if model is None:
         if not counts:
             raise ValueError(f"the clip_embeddings table under {source} is empty")
@@ -109,19 +122,21 @@ def choose_model(spark: SparkSession, source: "Lake | str", model: str | None) -
     return model
 
 
-def model_embeddings(spark: SparkSession, source: "Lake | str", model: str) -> tuple[DataFrame, int, int]:
-    """(clip_id, embedding) of ``model`` as stored, how many there are and their length.
+def model_embeddings(spark: SparkSession, source: "Lake | str", model: str, stats: dict) -> tuple[DataFrame, int, int]:
+    """(clip_id, embedding) of ``model`` as stored, how many there are and their length (from ``stats``).
 
     Raises ValueError when the vectors do not all have one length.
     """
-    rows = (tables.read_table(spark, source, "clip_embeddings")
+    s = stats[model]
+    if s.lo != s.hi:
+        raise ValueError(f"embeddings of model {model!r} have different lengths ({s.lo} to {s.hi})")
+    return _points(spark, source, model), s.n, s.hi or 0
+
+
+def _points(spark: SparkSession, source: "Lake | str", model: str) -> DataFrame:
+    return (tables.read_table(spark, source, "clip_embeddings")
             .where(F.col("model") == model).where(F.col("embedding").isNotNull())
             .select("clip_id", "embedding"))
-    stats = rows.agg(F.count("*").alias("n"), F.min(F.size("embedding")).alias("lo"),
-                     F.max(F.size("embedding")).alias("hi")).first()
-    if stats.lo != stats.hi:
-        raise ValueError(f"embeddings of model {model!r} have different lengths ({stats.lo} to {stats.hi})")
-    return rows, stats.n, stats.hi or 0
 
 
 # L2 normalisation happens in numpy inside each Python step, never as a Spark SQL higher-order
@@ -157,17 +172,37 @@ def summarize(results: DataFrame, eps_values: tuple[float, ...]) -> list[dict]:
             for i, eps in enumerate(eps_values)]
 
 
-def _write(spark: SparkSession, lake: "Lake | str", model: str, run_id: str, pruned: DataFrame,
-           centroids: np.ndarray) -> DataFrame:
-    """Replace the model's dedup rows and centroids; returns the model's new semantic_dedup rows."""
-    where = f"model = {sql_string(model)}"
+def _of_model(model: str) -> str:
+    return f"model = {sql_string(model)}"
+
+
+def _write(spark: SparkSession, lake: "Lake | str", model: str, run_id: str, pruned: DataFrame, centroids: np.ndarray,
+           eps_values: tuple[float, ...], counted: tuple[dict, list[dict]] | None = None) -> list[dict]:
+    """Replace the model's dedup rows and centroids and add its summary rows; returns the summary.
+
+    ``counted``: (rows per cluster, summary) when the caller has them (the driver path); the three
+    tables are then written side by side. Otherwise they are counted from the written rows first.
+    """
+    where = _of_model(model)
     stamp = [F.lit(model).alias("model"), F.lit(run_id).alias("run_id")]
-    tables.replace_rows(spark, lake, "semantic_dedup", pruned.select("*", *stamp), where)
-    results = tables.read_table(spark, lake, "semantic_dedup").where(where)
-    sizes = dict(results.groupBy("cluster_id").count().collect())
+
+    def write_results() -> None:
+        tables.replace_rows(spark, lake, "semantic_dedup", pruned.select("*", *stamp), where)
+
+    writes = [write_results]
+    if counted is None:  # (the Spark path counts what it wrote)
+        write_results()
+        writes = []
+        results = tables.read_table(spark, lake, "semantic_dedup").where(where)
+        counted = dict(results.groupBy("cluster_id").count().collect()), summarize(results, eps_values)
+    sizes, summary = counted
     rows = [(model, c, centroid.tolist(), sizes.get(c, 0), run_id) for c, centroid in enumerate(centroids)]
-    tables.replace_rows(spark, lake, "dedup_centroids", spark.createDataFrame(rows, tables.DEDUP_CENTROIDS), where)
-    return results
+    writes.append(lambda: tables.replace_rows(spark, lake, "dedup_centroids",
+                                              spark.createDataFrame(rows, tables.DEDUP_CENTROIDS), where))
+    summary_rows = spark.createDataFrame([{**s, "run_id": run_id, "model": model} for s in summary], tables.DEDUP_SUMMARY)
+    writes.append(lambda: tables.merge_rows(spark, lake, "dedup_summary", summary_rows))
+    tables.side_by_side(*writes)
+    return summary
 
 
 @dataclass(frozen=True)
@@ -180,35 +215,95 @@ class _Inputs:
     prune: SemDedupConfig
     backend: str
     model: str
-    points: DataFrame
+    points: DataFrame | None  # (None when read before Spark was up: Spark reads them only if needed)
     total: int
 
 
-def _inputs(spark: SparkSession, args: argparse.Namespace, *, for_writing: bool) -> _Inputs:
+@dataclass(frozen=True)
+class _InDriver:
+    """The driver path's results before anything is written: centroids and ``semdedup.OUTPUT_COLUMNS`` rows."""
+
+    centroids: np.ndarray
+    pruned: pd.DataFrame
+    kmeans_s: float
+
+
+@dataclass(frozen=True)
+class Early:
+    """What :func:`early_work` did before Spark was up."""
+
+    started: datetime
+    model: str
+    total: int
+    result: _InDriver
+
+
+def early_work(args: argparse.Namespace) -> Callable[[], Early | None] | None:
+    """The run's work that needs no Spark, to do while the JVM starts (cliplake does; ``run`` takes the result).
+
+    On a local lake (a folder, no catalog) whose embeddings fit in the driver, found by a first
+    look with delta-rs: read them, then k-means and SemDeDup as the driver path does. None
+    otherwise; the work gives None for anything unusual (mixed lengths, fewer rows than clusters):
+    :func:`run` then reads through Spark and says what is wrong.
+    """
+    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    kmeans_config, prune_config = build_configs(args)
+    source = Lake.at(args.input_embeddings_path) if args.input_embeddings_path else Lake.from_args(args)
+    if args.dry_run or source.in_catalog or source.on_s3 or kmeans_config.backend not in ("auto", "driver"):
+        return None
+
+    def fits(total: int, dim: int) -> bool:
+        return kmeans_config.backend == "driver" or dedup_kmeans.fits_in_driver(kmeans_config, total, dim)
+
+    found = dedup_driver.find_local_input(tables.table_path(source, "clip_embeddings"), args.embedding_model, fits)
+    if found is None:
+        return None
+
+    def work() -> Early | None:
+        read = dedup_driver.read_local_input(found)
+        if read is None or len(read[0]) < kmeans_config.n_clusters:
+            return None
+        ids, unit = read
+        return Early(started, found.model, len(ids), _in_driver(ids, unit, kmeans_config, prune_config, t0))
+    return work
+
+
+def _in_driver(ids: np.ndarray, unit: np.ndarray, kmeans: dedup_kmeans.KMeansConfig, prune: SemDedupConfig,
+               t0: float) -> _InDriver:
+    centroids = dedup_driver.fit_centroids(unit, kmeans)
+    kmeans_s = time.perf_counter() - t0
+    return _InDriver(centroids, dedup_driver.prune(ids, unit, centroids, prune), kmeans_s)
+
+
+def _inputs(spark: SparkSession, args: argparse.Namespace, *, for_writing: bool, early: Early | None = None) -> _Inputs:
     lake = Lake.from_args(args).open(spark, for_writing=for_writing)
     source = lake
     if args.input_embeddings_path:  # another lake's folder
         source = Lake.at(args.input_embeddings_path, access=S3Access(profile_name=args.input_s3_profile_name))
         source = source.open(spark, for_writing=False)
     kmeans_config, prune_config = build_configs(args)
+    if early is not None:  # read and computed before Spark was up
+        return _Inputs(lake, source, kmeans_config, prune_config, "driver", early.model, None, early.total)
     if kmeans_config.backend == "rapids":  # a missing spark-rapids-ml is said before the embeddings are read
         dedup_kmeans.choose_backend(spark, kmeans_config, 0, 0)
-    model = choose_model(spark, source, args.embedding_model)
-    points, total, dim = model_embeddings(spark, source, model)
+    stats = embedding_stats(spark, source)
+    model = choose_model(spark, source, args.embedding_model, stats)
+    points, total, dim = model_embeddings(spark, source, model, stats)
     backend = dedup_kmeans.choose_backend(spark, kmeans_config, total, dim)
     if total < kmeans_config.n_clusters:
         raise ValueError(f"--n-clusters {kmeans_config.n_clusters} is more than the {total} embeddings of {model!r}")
     return _Inputs(lake, source, kmeans_config, prune_config, backend, model, points, total)
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> dict:
+def run(spark: SparkSession, args: argparse.Namespace, early: Early | None = None) -> dict:
     """Run the dedup pipeline; returns the ``runs`` row it wrote plus model, backend and summary.
 
-    With ``--dry-run``: prints and returns the plan (:func:`_print_plan`), writing nothing.
+    ``early``: what :func:`early_work` computed for these ``args``. With ``--dry-run``: prints and
+    returns the plan (:func:`_print_plan`), writing nothing.
     """
-    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    started, t0 = (early.started if early else datetime.now(timezone.utc)), time.perf_counter()
     run_id = str(uuid.uuid4())
-    inputs = _inputs(spark, args, for_writing=not args.dry_run)
+    inputs = _inputs(spark, args, for_writing=not args.dry_run, early=early)
     if args.dry_run:
         return _print_plan(spark, inputs, args.export_cosmos_layout)
     lake, model, points, total = inputs.lake, inputs.model, inputs.points, inputs.total
@@ -217,27 +312,27 @@ def run(spark: SparkSession, args: argparse.Namespace) -> dict:
         s3a.configure(spark, args.export_cosmos_layout, lake.access)  # Spark writes the embeddings parquet there
 
     if backend == "driver":
-        ids, unit = dedup_driver.fetch(points)
-        centroids = dedup_driver.fit_centroids(unit, kmeans_config)
-        kmeans_s = time.perf_counter() - t0
-        pruned = dedup_driver.prune(spark, ids, unit, centroids, prune_config, PRUNED_SCHEMA)
+        result = early.result if early else _in_driver(*dedup_driver.fetch(points), kmeans_config, prune_config, t0)
+        centroids, kmeans_s = result.centroids, result.kmeans_s
+        sizes = {int(c): int(n) for c, n in result.pruned["cluster_id"].value_counts().items()}
+        counted = sizes, dedup_driver.summary(result.pruned, prune_config.eps_to_extract)
+        pruned = dedup_driver.to_spark(spark, result.pruned, PRUNED_SCHEMA)
     else:
         training = dedup_kmeans.training_rows(points, total, kmeans_config)
         training = training.select(unit_vectors("embedding").alias("embedding"))
         centroids = dedup_kmeans.fit_centroids(training, "embedding", backend, kmeans_config)
         kmeans_s = time.perf_counter() - t0
-        pruned = assign_and_prune(points, centroids, prune_config)
-    results = _write(spark, lake, model, run_id, pruned, centroids)
-    summary = summarize(results, prune_config.eps_to_extract)
-    tables.merge_rows(spark, lake, "dedup_summary",
-                      spark.createDataFrame([{**s, "run_id": run_id, "model": model} for s in summary], tables.DEDUP_SUMMARY))
+        pruned, counted = assign_and_prune(points, centroids, prune_config), None
+    summary = _write(spark, lake, model, run_id, pruned, centroids, prune_config.eps_to_extract, counted)
     if args.export_cosmos_layout:
+        results = tables.read_table(spark, lake, "semantic_dedup").where(_of_model(model))
+        points = _points(spark, inputs.source, model) if points is None else points
         unit = points.select("clip_id", unit_vectors("embedding").alias("embedding"))
         dedup_export.export_cosmos_layout(spark, args.export_cosmos_layout, centroids, results, unit, summary, lake.access)
 
     row = runs.record(spark, lake, run_id, PIPELINE, args, started, num_clips=total)
     outcome = {**row, "model": model, "kmeans_backend": backend, "n_clusters": len(centroids),
-               "kmeans_s": kmeans_s, "summary": summary}
+               "kmeans_s": kmeans_s, "summary": summary, "read_by": "delta-rs" if early else "spark"}
     _report(outcome, lake)
     return outcome
 
@@ -265,8 +360,8 @@ def _print_plan(spark: SparkSession, inputs: _Inputs, export_layout: str | None)
 
 
 def _report(outcome: dict, lake: Lake) -> None:
-    print(f"model {outcome['model']}: {outcome['num_clips']} clips, {outcome['n_clusters']} clusters "
-          f"(k-means on {outcome['kmeans_backend']}, {outcome['kmeans_s']:.1f} s); "
+    print(f"model {outcome['model']}: {outcome['num_clips']} clips read by {outcome['read_by']}, "
+          f"{outcome['n_clusters']} clusters (k-means on {outcome['kmeans_backend']}, {outcome['kmeans_s']:.1f} s); "
           f"{outcome['pipeline_run_time_s']:.1f} s in all")
     print_table(["eps", "kept", "removed", "total"],
                 [[s["eps"], s["kept"], s["removed"], s["total"]] for s in outcome["summary"]])

@@ -9,6 +9,8 @@ search (semdedup.prune_cluster), the same seed and sampling rule, the same outpu
 """
 
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -36,8 +38,68 @@ def fetch(points: DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(clip ids, unit vectors) of ``points``, sorted by clip id so the result does not depend on file order."""
     with _arrow(points.sparkSession):
         frame = points.select("clip_id", "embedding").toPandas()
-    frame = frame.sort_values("clip_id", kind="stable")
-    return frame["clip_id"].to_numpy(), semdedup.normalize_rows(semdedup.stack_embeddings(frame["embedding"]))
+    return _sorted_unit(frame["clip_id"].to_numpy(), semdedup.stack_embeddings(frame["embedding"]))
+
+
+def _sorted_unit(ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(ids, kind="stable")
+    return ids[order], semdedup.normalize_rows(vectors[order])
+
+
+@dataclass(frozen=True)
+class LocalInput:
+    """One model's embeddings in a local ``clip_embeddings`` folder, found by :func:`find_local_input`."""
+
+    dataset: "pyarrow.dataset.Dataset"
+    model: str
+    rows: int
+    dim: int
+
+
+def find_local_input(table: str, model: str | None, fits: Callable[[int, int], bool]) -> LocalInput | None:
+    """A first look with delta-rs at a local ``clip_embeddings`` folder (its model column and one vector).
+
+    The model is ``model`` or the one with most rows (ties: by name), as dedup.choose_model picks
+    it. Returns None when Spark should read instead: delta-rs missing or unable to read the table
+    (a feature it lacks), the model absent, or vectors that do not ``fits(rows, dim)``.
+    """
+    try:
+        import pyarrow.compute as pc
+        from deltalake import DeltaTable
+
+        dataset = DeltaTable(table).to_pyarrow_dataset()
+        counts = dataset.to_table(columns=["model"]).column("model").value_counts().to_pylist()
+    except Exception:
+        return None
+    counts = {c["values"]: c["counts"] for c in counts}
+    if model is None and counts:
+        model = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    if model not in counts:
+        return None
+    first = dataset.head(1, columns=["embedding"], filter=_vectors_of(model)).column("embedding")
+    if len(first) == 0 or not fits(counts[model], len(first[0])):
+        return None
+    return LocalInput(dataset, model, counts[model], len(first[0]))
+
+
+def _vectors_of(model: str):
+    import pyarrow.compute as pc
+
+    return (pc.field("model") == model) & pc.field("embedding").is_valid()
+
+
+def read_local_input(found: LocalInput) -> tuple[np.ndarray, np.ndarray] | None:
+    """(clip ids, unit vectors) of ``found``, as :func:`fetch` gives them; None when the vectors'
+    lengths differ or hold nulls (Spark's path then says what is wrong)."""
+    import pyarrow.compute as pc
+
+    rows = found.dataset.to_table(columns=["clip_id", "embedding"], filter=_vectors_of(found.model))
+    vectors = rows.column("embedding").combine_chunks()
+    lengths, values = pc.list_value_length(vectors), vectors.flatten()
+    if pc.min(lengths).as_py() != pc.max(lengths).as_py() or values.null_count:
+        return None
+    x = values.to_numpy().astype(np.float32, copy=False).reshape(len(rows), -1)
+    return _sorted_unit(rows.column("clip_id").to_numpy(zero_copy_only=False), x)
 
 
 def fit_centroids(x: np.ndarray, config: KMeansConfig) -> np.ndarray:
@@ -53,8 +115,7 @@ def fit_centroids(x: np.ndarray, config: KMeansConfig) -> np.ndarray:
     return kmeans.fit(x).cluster_centers_.astype(np.float32)
 
 
-def prune(spark: SparkSession, ids: np.ndarray, x: np.ndarray, centroids: np.ndarray, config: SemDedupConfig,
-          schema: T.StructType) -> DataFrame:
+def prune(ids: np.ndarray, x: np.ndarray, centroids: np.ndarray, config: SemDedupConfig) -> pd.DataFrame:
     """Every clip assigned to its nearest centroid, then SemDeDup per cluster: ``semdedup.OUTPUT_COLUMNS`` rows."""
     labels = np.concatenate([semdedup.nearest_centroids(x[i:i + 65536], centroids) for i in range(0, len(x), 65536)])
     parts = []
@@ -62,5 +123,16 @@ def prune(spark: SparkSession, ids: np.ndarray, x: np.ndarray, centroids: np.nda
         members = np.flatnonzero(labels == cluster)
         frame = pd.DataFrame({"clip_id": ids[members], "embedding": list(x[members]), "cluster_id": int(cluster)})
         parts.append(semdedup.prune_cluster(frame, centroids[cluster], config))
+    return pd.concat(parts, ignore_index=True)
+
+
+def summary(pruned: pd.DataFrame, eps_values: tuple[float, ...]) -> list[dict]:
+    """What dedup.summarize counts in Spark, from :func:`prune`'s rows: kept, removed, total per eps."""
+    scores, total = pruned["cosine_sim_score"].to_numpy(), len(pruned)
+    removed = [int(semdedup.is_duplicate(scores, eps).sum()) for eps in eps_values]
+    return [{"eps": eps, "kept": total - r, "removed": r, "total": total} for eps, r in zip(eps_values, removed)]
+
+
+def to_spark(spark: SparkSession, pruned: pd.DataFrame, schema: T.StructType) -> DataFrame:
     with _arrow(spark):
-        return spark.createDataFrame(pd.concat(parts, ignore_index=True), schema)
+        return spark.createDataFrame(pruned, schema)

@@ -74,6 +74,11 @@ def gpus_present(spark: SparkSession) -> bool:
     return False
 
 
+def fits_in_driver(config: KMeansConfig, total: int, dim: int) -> bool:
+    """Whether ``total`` vectors of ``dim`` float32 are within ``--kmeans-driver-max-mb``."""
+    return total * dim * 4 <= config.driver_max_mb * 2**20
+
+
 def choose_backend(spark: SparkSession, config: KMeansConfig, total: int, dim: int) -> str:
     """``driver``, ``rapids`` or ``spark``: forced by the config; else the driver when ``total``
     vectors of ``dim`` floats fit in ``driver_max_mb``, rapids when installed and GPUs are present,
@@ -87,7 +92,7 @@ def choose_backend(spark: SparkSession, config: KMeansConfig, total: int, dim: i
         if not rapids_installed():
             raise EnvironmentProblem(RAPIDS_MISSING)
         return "rapids"
-    if total * dim * 4 <= config.driver_max_mb * 2**20:
+    if fits_in_driver(config, total, dim):
         return "driver"
     return "rapids" if rapids_installed() and gpus_present(spark) else "spark"
 

@@ -26,6 +26,7 @@ from jobs.lake import Lake
 from jobs.report import print_table
 
 PIPELINE = "split"
+LIGHT_JVM = True  # the JVM lists, moves Arrow batches and commits; decoding, inference and encoding are Python (jobs.session)
 VIDEO2WORLD_FOLDER = "cosmos_predict2_video2world_dataset"  # Cosmos-Curate's name, under the output path
 INPUT_SCHEMA = T.StructType([T.StructField(c, T.StringType()) for c in split_stage.INPUT_COLUMNS])
 RESULT_SCHEMA = tables.with_fields(
@@ -321,7 +322,7 @@ def _video2world_arguments(args: argparse.Namespace, lake: Lake) -> argparse.Nam
     profile = getattr(args, "output_s3_profile_name", None)
     if profile:
         argv += ["--input-s3-profile-name", profile, "--output-s3-profile-name", profile]
-    return build_parser().parse_args(argv)
+    return build_parser("shard").parse_args(argv)
 
 
 def _print_plan(spark: SparkSession, lake: Lake, listed: DataFrame, retry_errors: bool, sizer: work_plan.WaveSizer) -> dict:

@@ -343,10 +343,20 @@ def ensure_table(spark: SparkSession, lake: "Lake | str", name: str) -> DeltaTab
 
 def ensure_tables(spark: SparkSession, lake: "Lake | str", names=None) -> None:
     """:func:`ensure_table` for each of ``names`` (default: every table), created side by side."""
+    side_by_side(*[lambda name=name: ensure_table(spark, lake, name) for name in names or list(TABLES)])
+
+
+def side_by_side(*writes: Callable[[], T_]) -> list[T_]:
+    """Run ``writes`` at once and return their results; raises the first one's error after all have ended.
+
+    For commits to different tables, which cannot conflict: a small commit mostly waits (planning,
+    reading the log, the object store), so two cores carry several at a time.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda name: ensure_table(spark, lake, name), names or list(TABLES)))
+        futures = [pool.submit(write) for write in writes]
+    return [f.result() for f in futures]
 
 
 def exists(spark: SparkSession, lake: "Lake | str", name: str) -> bool:
