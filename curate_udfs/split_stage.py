@@ -8,13 +8,15 @@ bounded whatever its length. In each pass decode runs in its own thread, overlap
 or encoding.
 """
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Iterator, Literal
+from typing import Callable, Iterator, Literal
 
 import pandas as pd
 
 from curate_udfs import ids
+from curate_udfs.cpu_share import CpuShare, machine_cores
 from curate_udfs.errors import MediaError
 from curate_udfs.media.decode import KeptFrames, iter_small_rgb_frames, iter_video_frames
 from curate_udfs.media.probe import VideoInfo, probe_video
@@ -78,8 +80,8 @@ class SplitConfig:
             raise ValueError(f"--split-frame-buffer-mb must be >= 0, got {self.frame_buffer_mb}")
 
 
-def _cut_spans(path: str, info: VideoInfo, config: SplitConfig,
-               kept: KeptFrames | None = None) -> tuple[list[tuple[int, int]], int]:
+def _cut_spans(path: str, info: VideoInfo, config: SplitConfig, kept: KeptFrames | None = None,
+               threads: Callable[[], int] | None = None) -> tuple[list[tuple[int, int]], int]:
     """Clip spans and the number of frames the video really decodes to (the container's count for fixed strides)."""
     if config.splitting_algorithm == "fixed-stride":
         return config.fixed_stride.spans(info.num_frames, info.fps), info.num_frames
@@ -87,14 +89,16 @@ def _cut_spans(path: str, info: VideoInfo, config: SplitConfig,
     from curate_udfs.splitting.transnetv2 import INPUT_HEIGHT, INPUT_WIDTH, predict_cut_probabilities
 
     frames = prefetch(iter_small_rgb_frames(path, INPUT_WIDTH, INPUT_HEIGHT, threads=config.decode_threads, kept=kept))
-    probabilities = predict_cut_probabilities(frames, device=config.device, precision=config.transnetv2_precision)
+    probabilities = predict_cut_probabilities(frames, device=config.device, precision=config.transnetv2_precision,
+                                              threads=threads)
     decoded = len(probabilities)
     if info.num_frames and decoded < MIN_DECODED_SHARE * info.num_frames:
         raise MediaError(f"truncated or corrupt: decoded {decoded} of the {info.num_frames} frames the container declares")
     return config.transnetv2.spans(probabilities, info.fps), decoded
 
 
-def split_video(source_path: str, local_path: str, config: SplitConfig) -> tuple[dict, list[dict]]:
+def split_video(source_path: str, local_path: str, config: SplitConfig,
+                threads: Callable[[], int] | None = None) -> tuple[dict, list[dict]]:
     """Probe, split and transcode one video; its ``videos`` row (status ok) and ``clips`` rows.
 
     ``source_path`` names the video in ids and tables exactly as listed; ``local_path`` is where
@@ -104,7 +108,7 @@ def split_video(source_path: str, local_path: str, config: SplitConfig) -> tuple
     info = probe_video(local_path)
     one_decode = config.frame_buffer_mb and config.splitting_algorithm == "transnetv2"  # (fixed strides decode once)
     kept = KeptFrames(config.frame_buffer_mb * 2**20) if one_decode else None
-    spans, num_frames = _cut_spans(local_path, info, config, kept)
+    spans, num_frames = _cut_spans(local_path, info, config, kept, threads)
     vid = ids.video_id(source_path)
     cosmos_seconds = {}  # fixed-stride clips take Cosmos-Curate's ids, made from its float seconds
     if config.splitting_algorithm == "fixed-stride":
@@ -152,11 +156,15 @@ def split_batches(batches: Iterator[pd.DataFrame], config: SplitConfig, *, torch
     torch.set_num_threads(torch_threads)
     if config.device == "auto":
         config = dataclasses.replace(config, device="cuda" if torch.cuda.is_available() else "cpu")
+    # On CPUs TransNetV2 takes this task's share of the machine's cores, at least torch_threads:
+    # the last task of a stage (often one long video) uses the cores the finished ones left.
+    share = CpuShare("split", machine_cores(), torch_threads) if config.device == "cpu" else None
 
     def process(record: dict) -> dict:
         # An s3:// video is downloaded for the time it is worked on; its download error is its error row.
         with local_copy(record.get("local_path") or record["source_path"], config.input_access) as path:
-            video, clips = split_video(record["source_path"], path, config)
+            video, clips = split_video(record["source_path"], path, config, share and share.threads)
         return {**video, "clips": clips}
 
-    return map_records(batches, process, _error_video, [*VIDEO_COLUMNS, "clips"])
+    with share or contextlib.nullcontext():
+        yield from map_records(batches, process, _error_video, [*VIDEO_COLUMNS, "clips"])

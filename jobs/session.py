@@ -172,7 +172,7 @@ def put_wheels_on_python_path(spark: SparkSession) -> None:
 # On a machine of few cores a job's JVM, when Python does the work, spent cores on C2 compiling
 # code that ran for seconds: C1 alone made `make bench` (split) 123.6 -> 112.1 s and a 10k-row dedup
 # 26-31 -> 18-23 s. Not for JVM-heavy work: MLlib k-means on 1M rows went 137 -> 256 s.
-LIGHT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
+LIGHT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
 
 
 def get_spark(profile: str | None = None, app_name: str = "cliplake", verbose: bool = False,

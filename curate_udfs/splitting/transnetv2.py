@@ -6,7 +6,7 @@ frames arrive, so memory is a few windows whatever the video's length.
 """
 
 import functools
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -63,13 +63,15 @@ def _batched(items: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
 
 
 def predict_cut_probabilities(
-    frames: Iterable[np.ndarray], *, device: str = "cpu", precision: str = "fp32", windows_per_batch: int = 1
+    frames: Iterable[np.ndarray], *, device: str = "cpu", precision: str = "fp32", windows_per_batch: int = 1,
+    threads: Callable[[], int] | None = None,
 ) -> np.ndarray:
     """Per-frame probability that a shot boundary is at that frame, for 27x48x3 uint8 frames.
 
     ``precision="bf16"`` runs under autocast: about twice as fast on CPU, probabilities within
     about 1e-3 of fp32. One window per batch is fastest on CPU (cache-sized activations).
-    Raises :class:`MediaError` when the stream has no frames.
+    ``threads``: asked before each batch how many torch threads to use (a task's share of the
+    cores, see curate_udfs.cpu_share). Raises :class:`MediaError` when the stream has no frames.
     """
     model = load_transnetv2(device)
     counted = _Counter(frames)
@@ -77,6 +79,9 @@ def predict_cut_probabilities(
     autocast = torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     with torch.inference_mode(), autocast:
         for batch in _batched(_windows(counted), windows_per_batch):
+            wanted = threads() if threads is not None else torch.get_num_threads()
+            if wanted != torch.get_num_threads():
+                torch.set_num_threads(wanted)
             logits, _ = model(torch.from_numpy(batch).to(model.device))
             outputs.append(torch.sigmoid(logits[:, PAD : PAD + STRIDE, 0]).reshape(-1).float().cpu().numpy())
     if counted.count == 0:
