@@ -14,8 +14,8 @@ import argparse
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Callable
 from datetime import datetime, timezone
+from typing import Callable
 
 import numpy as np
 import pandas as pd
