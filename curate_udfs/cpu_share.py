@@ -43,8 +43,8 @@ class CpuShare:
         """Tasks of this kind running on this machine now (this one included)."""
         live = 0
         for name in os.listdir(self.folder):
-            pid = int(name.split(".", 1)[0]) if name.split(".", 1)[0].isdigit() else 0
-            if _alive(pid):
+            pid = name.split(".", 1)[0]
+            if pid.isdigit() and _alive(int(pid)):
                 live += 1
             else:
                 try:

@@ -116,7 +116,7 @@ def choose_model(spark: SparkSession, source: "Lake | str", model: str | None, s
     if model is None:
         if not counts:
             raise ValueError(f"the clip_embeddings table under {source} is empty")
-        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+        return dedup_driver.most_rows(counts)
     if model not in counts:
         raise ValueError(f"no embeddings for model {model!r} under {source} (have: {', '.join(sorted(counts)) or 'none'})")
     return model

@@ -54,19 +54,16 @@ class LocalInput:
 
     dataset: "pyarrow.dataset.Dataset"
     model: str
-    rows: int
-    dim: int
 
 
 def find_local_input(table: str, model: str | None, fits: Callable[[int, int], bool]) -> LocalInput | None:
     """A first look with delta-rs at a local ``clip_embeddings`` folder (its model column and one vector).
 
-    The model is ``model`` or the one with most rows (ties: by name), as dedup.choose_model picks
-    it. Returns None when Spark should read instead: delta-rs missing or unable to read the table
+    The model is ``model`` or the one with most rows (:func:`most_rows`), as dedup.choose_model
+    picks it. Returns None when Spark should read instead: delta-rs missing or unable to read the table
     (a feature it lacks), the model absent, or vectors that do not ``fits(rows, dim)``.
     """
     try:
-        import pyarrow.compute as pc
         from deltalake import DeltaTable
 
         dataset = DeltaTable(table).to_pyarrow_dataset()
@@ -75,13 +72,18 @@ def find_local_input(table: str, model: str | None, fits: Callable[[int, int], b
         return None
     counts = {c["values"]: c["counts"] for c in counts}
     if model is None and counts:
-        model = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+        model = most_rows(counts)
     if model not in counts:
         return None
     first = dataset.head(1, columns=["embedding"], filter=_vectors_of(model)).column("embedding")
     if len(first) == 0 or not fits(counts[model], len(first[0])):
         return None
-    return LocalInput(dataset, model, counts[model], len(first[0]))
+    return LocalInput(dataset, model)
+
+
+def most_rows(counts: dict[str, int]) -> str:
+    """The model with most rows in ``counts`` (ties: the first by name), as dedup picks it by default."""
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
 
 
 def _vectors_of(model: str):

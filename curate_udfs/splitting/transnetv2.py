@@ -79,8 +79,7 @@ def predict_cut_probabilities(
     autocast = torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     with torch.inference_mode(), autocast:
         for batch in _batched(_windows(counted), windows_per_batch):
-            wanted = threads() if threads is not None else torch.get_num_threads()
-            if wanted != torch.get_num_threads():
+            if threads is not None and (wanted := threads()) != torch.get_num_threads():
                 torch.set_num_threads(wanted)
             logits, _ = model(torch.from_numpy(batch).to(model.device))
             outputs.append(torch.sigmoid(logits[:, PAD : PAD + STRIDE, 0]).reshape(-1).float().cpu().numpy())
