@@ -14,6 +14,7 @@ Example::
             torch.set_num_threads(share.threads())
 """
 
+import math
 import os
 import tempfile
 import uuid
@@ -58,9 +59,35 @@ class CpuShare:
         return max(self.least, self.cores // self.running())
 
 
-def machine_cores() -> int:
-    """The cores this process may run on (all of them where the OS does not say)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def machine_cores(cgroup_root: str = "/sys/fs/cgroup") -> int:
+    """The cores this process may run on: its CPU affinity, capped by a container's CPU quota.
+
+    A container limited by quota (Docker's --cpus, Kubernetes' limits) still sees every core of
+    the host in its affinity; taking them all would run many threads on a few cores' time. Like
+    the JVM (and so Spark's local[*]), a fractional quota counts as the next whole core.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = _cgroup_quota(cgroup_root)
+    return max(1, min(cores, math.ceil(quota))) if quota else cores
+
+
+def _cgroup_quota(root: str) -> float | None:
+    """Cores of CPU time per period that cgroup v2 (cpu.max) or v1 (cfs quota) allows; None: no limit."""
+    for quota_file, period_file in (("cpu.max", None), ("cpu/cpu.cfs_quota_us", "cpu/cpu.cfs_period_us")):
+        try:
+            with open(os.path.join(root, quota_file)) as f:
+                fields = f.read().split()
+            if period_file:
+                with open(os.path.join(root, period_file)) as f:
+                    fields.append(f.read().strip())
+        except OSError:
+            continue
+        try:
+            quota, period = float(fields[0]), float(fields[1])
+        except (ValueError, IndexError):  # "max": no limit
+            return None
+        return quota / period if quota > 0 and period > 0 else None
+    return None
 
 
 def _alive(pid: int) -> bool:

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import torch
 
-from curate_udfs.cpu_share import CpuShare
+from curate_udfs.cpu_share import CpuShare, machine_cores
 from curate_udfs.splitting.transnetv2 import predict_cut_probabilities
 
 
@@ -48,3 +48,21 @@ def test_transnetv2_takes_the_threads_asked_for_before_each_batch():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_containers_cpu_quota_caps_the_cores(tmp_path):
+    affinity = len(os.sched_getaffinity(0))
+    assert machine_cores(str(tmp_path / "none")) == affinity  # no cgroup files: the affinity
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert machine_cores(str(v2)) == affinity
+    (v2 / "cpu.max").write_text("50000 100000\n")  # half a core: one
+    assert machine_cores(str(v2)) == 1
+    v1 = tmp_path / "v1" / "cpu"
+    v1.mkdir(parents=True)
+    (v1 / "cpu.cfs_quota_us").write_text("-1\n")
+    (v1 / "cpu.cfs_period_us").write_text("100000\n")
+    assert machine_cores(str(v1.parent)) == affinity
+    (v1 / "cpu.cfs_quota_us").write_text("100000\n")
+    assert machine_cores(str(v1.parent)) == 1
