@@ -95,6 +95,10 @@ def run_command(argv: list[str] | None = None):
         presigned.check_options(args)
         progress.interval_from_env()  # a wrong CLIPLAKE_PROGRESS_INTERVAL fails before Spark starts
         module = _module(args.command)
+        # A command may do a small input's whole run with no JVM (dedup on a folder lake: delta-rs).
+        outcome = module.run_without_spark(args) if hasattr(module, "run_without_spark") else None
+        if outcome is not None:
+            return outcome
         spark, early = _spark_and_early_work(module, args, lambda light_jvm: get_spark(
             args.spark_profile, f"cliplake-{args.command}", verbose=args.verbose, light_jvm=light_jvm))
         with presigned.staged(args):  # no-op unless --input/--output-presigned-s3-url

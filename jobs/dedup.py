@@ -196,13 +196,27 @@ def _write(spark: SparkSession, lake: "Lake | str", model: str, run_id: str, pru
         results = tables.read_table(spark, lake, "semantic_dedup").where(where)
         counted = dict(results.groupBy("cluster_id").count().collect()), summarize(results, eps_values)
     sizes, summary = counted
-    rows = [(model, c, centroid.tolist(), sizes.get(c, 0), run_id) for c, centroid in enumerate(centroids)]
-    writes.append(lambda: tables.replace_rows(spark, lake, "dedup_centroids",
-                                              spark.createDataFrame(rows, tables.DEDUP_CENTROIDS), where))
-    summary_rows = spark.createDataFrame([{**s, "run_id": run_id, "model": model} for s in summary], tables.DEDUP_SUMMARY)
+    centroid_rows = spark.createDataFrame(_centroid_rows(model, run_id, centroids, sizes), tables.DEDUP_CENTROIDS)
+    writes.append(lambda: tables.replace_rows(spark, lake, "dedup_centroids", centroid_rows, where))
+    summary_rows = spark.createDataFrame(_summary_rows(model, run_id, summary), tables.DEDUP_SUMMARY)
     writes.append(lambda: tables.merge_rows(spark, lake, "dedup_summary", summary_rows))
     tables.side_by_side(*writes)
     return summary
+
+
+def _centroid_rows(model: str, run_id: str, centroids: np.ndarray, sizes: dict) -> list[dict]:
+    return [{"model": model, "cluster_id": c, "centroid": centroid.tolist(), "size": sizes.get(c, 0), "run_id": run_id}
+            for c, centroid in enumerate(centroids)]
+
+
+def _summary_rows(model: str, run_id: str, summary: list[dict]) -> list[dict]:
+    return [{**s, "run_id": run_id, "model": model} for s in summary]
+
+
+def _counted(result: "_InDriver", eps_values: tuple[float, ...]) -> tuple[dict, list[dict]]:
+    """(rows per cluster, summary) of the driver path's results."""
+    sizes = {int(c): int(n) for c, n in result.pruned["cluster_id"].value_counts().items()}
+    return sizes, dedup_driver.summary(result.pruned, eps_values)
 
 
 @dataclass(frozen=True)
@@ -314,8 +328,7 @@ def run(spark: SparkSession, args: argparse.Namespace, early: Early | None = Non
     if backend == "driver":
         result = early.result if early else _in_driver(*dedup_driver.fetch(points), kmeans_config, prune_config, t0)
         centroids, kmeans_s = result.centroids, result.kmeans_s
-        sizes = {int(c): int(n) for c, n in result.pruned["cluster_id"].value_counts().items()}
-        counted = sizes, dedup_driver.summary(result.pruned, prune_config.eps_to_extract)
+        counted = _counted(result, prune_config.eps_to_extract)
         pruned = dedup_driver.to_spark(spark, result.pruned, PRUNED_SCHEMA)
     else:
         training = dedup_kmeans.training_rows(points, total, kmeans_config)
@@ -331,10 +344,48 @@ def run(spark: SparkSession, args: argparse.Namespace, early: Early | None = Non
         dedup_export.export_cosmos_layout(spark, args.export_cosmos_layout, centroids, results, unit, summary, lake.access)
 
     row = runs.record(spark, lake, run_id, PIPELINE, args, started, num_clips=total)
-    outcome = {**row, "model": model, "kmeans_backend": backend, "n_clusters": len(centroids),
-               "kmeans_s": kmeans_s, "summary": summary, "read_by": "delta-rs" if early else "spark"}
+    return _outcome(row, lake, model, backend, centroids, kmeans_s, summary, "delta-rs" if early else "spark", "spark")
+
+
+def _outcome(row: dict, lake: Lake, model: str, backend: str, centroids: np.ndarray, kmeans_s: float,
+             summary: list[dict], read_by: str, written_by: str) -> dict:
+    outcome = {**row, "model": model, "kmeans_backend": backend, "n_clusters": len(centroids), "kmeans_s": kmeans_s,
+               "summary": summary, "read_by": read_by, "written_by": written_by}
     _report(outcome, lake)
     return outcome
+
+
+# What a run writes; a folder lake where delta-rs can write them all needs no Spark for a small input.
+WRITTEN = ["semantic_dedup", "dedup_centroids", "dedup_summary", "runs"]
+
+
+def run_without_spark(args: argparse.Namespace) -> dict | None:
+    """The whole run with no JVM where a small input allows it; None otherwise (cliplake then starts Spark).
+
+    That is: a folder lake (input and output) whose embeddings fit in the driver (early_work's
+    first look), whose written tables are absent or this cliplake's (``lake_rs.writable``), and no
+    ``--export-cosmos-layout`` or ``--dry-run``. delta-rs reads the embeddings, the driver
+    computes as the driver path does, and delta-rs commits the four tables: the same rows Spark
+    would write, with the same keyed, retried commits; ``runs.spark_master`` is null.
+    """
+    from jobs import lake_rs
+
+    lake = Lake.from_args(args)
+    if args.export_cosmos_layout or not lake_rs.writable(lake, WRITTEN):
+        return None
+    work = early_work(args)
+    early = work() if work else None
+    if early is None:
+        return None
+    run_id, result, model = str(uuid.uuid4()), early.result, early.model
+    (sizes, summary), where = _counted(result, build_configs(args)[1].eps_to_extract), _of_model(model)
+    lake_rs.replace_rows(lake, "semantic_dedup", result.pruned.assign(model=model, run_id=run_id), where)
+    lake_rs.replace_rows(lake, "dedup_centroids", pd.DataFrame(_centroid_rows(model, run_id, result.centroids, sizes)),
+                         where)
+    lake_rs.merge_rows(lake, "dedup_summary", pd.DataFrame(_summary_rows(model, run_id, summary)))
+    row = runs.row(run_id, PIPELINE, args, early.started, None, num_clips=early.total)
+    lake_rs.merge_rows(lake, "runs", pd.DataFrame([row]))
+    return _outcome(row, lake, model, "driver", result.centroids, result.kmeans_s, summary, "delta-rs", "delta-rs")
 
 
 def _print_plan(spark: SparkSession, inputs: _Inputs, export_layout: str | None) -> dict:
@@ -360,7 +411,8 @@ def _print_plan(spark: SparkSession, inputs: _Inputs, export_layout: str | None)
 
 
 def _report(outcome: dict, lake: Lake) -> None:
-    print(f"model {outcome['model']}: {outcome['num_clips']} clips read by {outcome['read_by']}, "
+    print(f"model {outcome['model']}: {outcome['num_clips']} clips read by {outcome['read_by']} "
+          f"and written by {outcome['written_by']}, "
           f"{outcome['n_clusters']} clusters (k-means on {outcome['kmeans_backend']}, {outcome['kmeans_s']:.1f} s); "
           f"{outcome['pipeline_run_time_s']:.1f} s in all")
     print_table(["eps", "kept", "removed", "total"],

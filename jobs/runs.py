@@ -16,12 +16,18 @@ def record(spark: SparkSession, lake, run_id: str, pipeline: str, args: argparse
     wall time since ``started`` and ``counts`` (any other ``runs`` columns; absent ones stay null).
     A long job records ``status="running"`` after each commit wave (its counts so far), then ``done``.
     """
+    run = row(run_id, pipeline, args, started, spark.sparkContext.master, **counts)
+    tables.merge_rows(spark, lake, "runs", spark.createDataFrame([run], tables.RUNS))
+    return run
+
+
+def row(run_id: str, pipeline: str, args: argparse.Namespace, started: datetime, spark_master: str | None,
+        **counts) -> dict:
+    """The ``runs`` row :func:`record` writes; ``spark_master`` is None for a run that used no Spark."""
     ended = datetime.now(timezone.utc)
-    row = {
+    return {
         "run_id": run_id, "pipeline": pipeline, "status": counts.pop("status", "done"),
         "arguments": storage_options.arguments_json(args),
-        "started_at": started, "ended_at": ended, "spark_master": spark.sparkContext.master,
+        "started_at": started, "ended_at": ended, "spark_master": spark_master,
         **counts, "pipeline_run_time_s": (ended - started).total_seconds(), "num_commit_retries": tables.commit_retries(),
     }
-    tables.merge_rows(spark, lake, "runs", spark.createDataFrame([row], tables.RUNS))
-    return row

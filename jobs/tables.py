@@ -251,8 +251,9 @@ def _conflict_name(error: BaseException) -> str | None:
 
     Delta's Python classes cover some calls; others (a MERGE builder's ``execute``) surface as a
     Py4J error around the JVM's ``io.delta.exceptions`` class, so the Java cause chain is read too.
+    delta-rs (jobs/lake_rs.py) raises ``deltalake.exceptions.CommitFailedError``.
     """
-    if isinstance(error, DeltaConcurrentModificationException):
+    if isinstance(error, DeltaConcurrentModificationException) or _is_delta_rs_conflict(error):
         return type(error).__name__
     java = getattr(error, "java_exception", None)
     while java is not None:
@@ -261,6 +262,14 @@ def _conflict_name(error: BaseException) -> str | None:
             return name
         java = java.getCause()
     return None
+
+
+def _is_delta_rs_conflict(error: BaseException) -> bool:
+    try:
+        from deltalake.exceptions import CommitFailedError
+    except ImportError:
+        return False
+    return isinstance(error, CommitFailedError)
 
 
 def committed(what: str, commit: Callable[[], T_], tries: int = COMMIT_TRIES) -> T_:

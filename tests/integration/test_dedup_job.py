@@ -206,7 +206,8 @@ def test_driver_backend_gives_the_same_rows(spark, lake, first_run, tmp_path):
     out = tmp_path / "driver"
     outcome = run_command(["dedup", "--output-path", str(out), "--input-embeddings-path", str(lake), "--n-clusters",
                            str(CLUSTERS), "--eps-to-extract", "0.01", "0.1", "--semdedup-tile-size", "64"])
-    assert (outcome["kmeans_backend"], outcome["read_by"]) == ("driver", "delta-rs")  # read while Spark started
+    # A folder lake and a small input: delta-rs reads and writes, no JVM is started.
+    assert (outcome["kmeans_backend"], outcome["read_by"], outcome["written_by"]) == ("driver", "delta-rs", "delta-rs")
     on_spark, in_driver = dedup_rows(spark, lake), dedup_rows(spark, out)
     assert set(in_driver) == set(on_spark)
     renumbered = {on_spark[c].cluster_id: r.cluster_id for c, r in in_driver.items()}
@@ -221,6 +222,15 @@ def test_driver_backend_gives_the_same_rows(spark, lake, first_run, tmp_path):
     centroids = tables.read_table(spark, out, "dedup_centroids").collect()
     assert sorted(r.size for r in centroids) == sorted(
         sum(1 for r in on_spark.values() if r.cluster_id == c) for c in renumbered)
+    # Spark writes over delta-rs's tables as over its own: an MLlib run into the same lake gives the lake's rows.
+    again = run_command(["dedup", "--output-path", str(out), "--input-embeddings-path", str(lake), "--n-clusters",
+                         str(CLUSTERS), "--eps-to-extract", "0.01", "0.1", "--semdedup-tile-size", "64",
+                         "--kmeans-backend", "spark"])
+    assert again["written_by"] == "spark"
+    assert {c: (r.cluster_id, r.max_id) for c, r in dedup_rows(spark, out).items()} == {
+        c: (r.cluster_id, r.max_id) for c, r in on_spark.items()}
+    masters = {r.run_id: r.spark_master for r in tables.read_table(spark, out, "runs").collect()}
+    assert masters == {outcome["run_id"]: None, again["run_id"]: spark.sparkContext.master}
     # Over the limit the same input goes to Spark.
     plan = run_command(["dedup", "--output-path", str(out), "--input-embeddings-path", str(lake), "--n-clusters",
                         str(CLUSTERS), "--kmeans-driver-max-mb", "0", "--dry-run"])

@@ -1,0 +1,131 @@
+"""A folder lake's small writes with delta-rs, for a run that needs no JVM at all.
+
+A dedup of a few thousand embeddings computes in a second or two in the driver; starting Spark
+only to commit four small tables cost ten times that. On a local folder lake these writes go
+through delta-rs instead: the same tables, schemas, keys and table property as :mod:`jobs.tables`
+gives them, the same keyed semantics (``replace_rows``: a slice replaced; ``merge_rows``: an
+upsert on the table's keys) and the same retry after another job's conflicting commit
+(:func:`jobs.tables.committed` knows delta-rs's ``CommitFailedError``). Spark reads and writes
+these tables as any other; Delta's log is one protocol whichever engine commits.
+
+:func:`writable` says whether a lake's tables can be written this way: absent, or with exactly
+this cliplake's schema and lake format (an older lake's tables gain new columns through Spark's
+schema evolution, which this path leaves to Spark).
+
+Example::
+
+    if lake_rs.writable(lake, ["semantic_dedup", "runs"]):
+        lake_rs.replace_rows(lake, "semantic_dedup", frame, "model = 'm'")
+"""
+
+import json
+
+import pandas as pd
+import pyarrow as pa
+from pyspark.sql import types as T
+
+from jobs import tables
+from jobs.lake import Lake
+
+_ARROW = {
+    T.StringType: pa.string(), T.LongType: pa.int64(), T.IntegerType: pa.int32(), T.DoubleType: pa.float64(),
+    T.FloatType: pa.float32(), T.BooleanType: pa.bool_(), T.TimestampType: pa.timestamp("us", tz="UTC"),
+}
+
+
+def arrow_type(spark_type: T.DataType) -> pa.DataType:
+    """The Arrow type delta-rs stores as Spark's ``spark_type`` (arrays of the types above)."""
+    if isinstance(spark_type, T.ArrayType):
+        return pa.list_(arrow_type(spark_type.elementType))
+    return _ARROW[type(spark_type)]
+
+
+def arrow_schema(name: str) -> pa.Schema:
+    schema, _ = tables.TABLES[name]
+    return pa.schema([pa.field(f.name, arrow_type(f.dataType), f.nullable) for f in schema.fields])
+
+
+def _path(lake: Lake, name: str) -> str:
+    return tables.table_path(lake, name)
+
+
+def _open(lake: Lake, name: str):
+    """delta-rs's handle on table ``name``, or None where there is no table yet."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return DeltaTable(_path(lake, name))
+    except TableNotFoundError:
+        return None
+
+
+def _fields(schema_json: str | dict) -> list:
+    fields = json.loads(schema_json) if isinstance(schema_json, str) else schema_json
+    return [(f["name"], f["type"]) for f in fields["fields"]]
+
+
+def writable(lake: Lake, names: list[str]) -> bool:
+    """Whether delta-rs can write tables ``names`` of ``lake`` as Spark would: a folder lake whose
+    tables are absent or have exactly this cliplake's schema and lake format, and deltalake installed."""
+    if lake.in_catalog or lake.on_s3:
+        return False
+    try:
+        for name in names:
+            table = _open(lake, name)
+            if table is None:
+                continue
+            expected, _ = tables.TABLES[name]
+            found = table.metadata().configuration.get(tables.LAKE_FORMAT_PROPERTY)
+            if _fields(table.schema().to_json()) != _fields(expected.jsonValue()) or found != str(tables.LAKE_FORMAT):
+                return False
+            table.update_incremental()  # a feature delta-rs cannot write fails here, not after the work
+    except Exception:  # deltalake missing, or a table it cannot read: Spark writes instead
+        return False
+    return True
+
+
+def ensure_table(lake: Lake, name: str):
+    """Table ``name`` of ``lake``, created empty (schema, lake format) when missing; another job
+    creating it at the same moment is not an error."""
+    from deltalake import DeltaTable
+
+    table = _open(lake, name)
+    if table is None:
+        config = {tables.LAKE_FORMAT_PROPERTY: str(tables.LAKE_FORMAT)}
+        try:
+            DeltaTable.create(_path(lake, name), arrow_schema(name), mode="ignore", configuration=config,
+                               raise_if_key_not_exists=False)  # (a property of our own)
+        except Exception:
+            if _open(lake, name) is None:  # not a lost race: the error is the problem
+                raise
+        table = _open(lake, name)
+    return table
+
+
+def _arrow_rows(name: str, rows: pd.DataFrame) -> pa.Table:
+    """``rows`` with exactly the table's columns, in order and type (missing ones null), as tables._conform."""
+    schema = arrow_schema(name)
+    columns = [pa.array(rows[f.name], f.type, from_pandas=True) if f.name in rows else pa.nulls(len(rows), f.type)
+               for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def replace_rows(lake: Lake, name: str, rows: pd.DataFrame, where: str) -> None:
+    """Atomically replace every row of table ``name`` matching ``where`` by ``rows`` (:func:`tables.replace_rows`)."""
+    from deltalake import write_deltalake
+
+    ensure_table(lake, name)
+    data = _arrow_rows(name, rows)
+    tables.committed(f"replacing rows of {name}",
+                     lambda: write_deltalake(_path(lake, name), data, mode="overwrite", predicate=where))
+
+
+def merge_rows(lake: Lake, name: str, rows: pd.DataFrame) -> None:
+    """Upsert ``rows`` into table ``name`` on its keys (:func:`tables.merge_rows`)."""
+    _, keys = tables.TABLES[name]
+    data = _arrow_rows(name, rows)
+    ensure_table(lake, name)
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    tables.committed(f"MERGE into {name}", lambda: _open(lake, name).merge(
+        data, on, source_alias="s", target_alias="t").when_matched_update_all().when_not_matched_insert_all().execute())
