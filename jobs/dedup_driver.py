@@ -3,9 +3,9 @@
 On a few hundred thousand vectors, Spark's fixed costs (an MLlib job per k-means iteration, a
 shuffle into ``applyInPandas`` groups) cost more than the work itself, so when the embeddings fit
 comfortably in the driver (``--kmeans-driver-max-mb``, see dedup_kmeans.choose_backend) they are
-fetched once as Arrow and the whole computation runs here; only the writes go through Spark. In a
-folder lake delta-rs reads them while the JVM starts (:func:`find_local_input`), else Spark
-(:func:`fetch`). The results contract is the
+fetched once as Arrow and the whole computation runs here. In a folder lake delta-rs reads them
+(:func:`find_local_input`) and, where it can write the results too (jobs/lake_rs.py), no JVM starts
+at all; else Spark reads (:func:`fetch`) or writes. The results contract is the
 Spark path's: the same centroid assignment code (semdedup.nearest_centroids), the same per-cluster
 search (semdedup.prune_cluster), the same seed and sampling rule, the same output rows.
 """
