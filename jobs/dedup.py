@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from curate_udfs import objectstore
+from curate_udfs.cpu_share import machine_cores
 from curate_udfs.dedup import semdedup
 from curate_udfs.dedup.config import SemDedupConfig
 from curate_udfs.objectstore import S3Access
@@ -284,9 +285,14 @@ def early_work(args: argparse.Namespace) -> Callable[[], Early | None] | None:
 
 def _in_driver(ids: np.ndarray, unit: np.ndarray, kmeans: dedup_kmeans.KMeansConfig, prune: SemDedupConfig,
                t0: float) -> _InDriver:
-    centroids = dedup_driver.fit_centroids(unit, kmeans)
-    kmeans_s = time.perf_counter() - t0
-    return _InDriver(centroids, dedup_driver.prune(ids, unit, centroids, prune), kmeans_s)
+    from threadpoolctl import threadpool_limits
+
+    # BLAS and OpenMP size their pools by the host's cores; in a container with a CPU quota that
+    # would run many spinning threads on a few cores' time.
+    with threadpool_limits(machine_cores()):
+        centroids = dedup_driver.fit_centroids(unit, kmeans)
+        kmeans_s = time.perf_counter() - t0
+        return _InDriver(centroids, dedup_driver.prune(ids, unit, centroids, prune), kmeans_s)
 
 
 def _inputs(spark: SparkSession, args: argparse.Namespace, *, for_writing: bool, early: Early | None = None) -> _Inputs:

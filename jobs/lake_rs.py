@@ -67,7 +67,8 @@ def _fields(schema_json: str | dict) -> list:
 
 def writable(lake: Lake, names: list[str]) -> bool:
     """Whether delta-rs can write tables ``names`` of ``lake`` as Spark would: a folder lake whose
-    tables are absent or have exactly this cliplake's schema and lake format, and deltalake installed."""
+    tables are absent or have exactly this cliplake's schema, lake format and the protocol Spark
+    gives them (no table features), and deltalake installed."""
     if lake.in_catalog or lake.on_s3:
         return False
     try:
@@ -79,7 +80,8 @@ def writable(lake: Lake, names: list[str]) -> bool:
             found = table.metadata().configuration.get(tables.LAKE_FORMAT_PROPERTY)
             if _fields(table.schema().to_json()) != _fields(expected.jsonValue()) or found != str(tables.LAKE_FORMAT):
                 return False
-            table.update_incremental()  # a feature delta-rs cannot write fails here, not after the work
+            if table.protocol().min_writer_version > 2:  # table features (deletion vectors...): Spark's to write
+                return False
     except Exception:  # deltalake missing, or a table it cannot read: Spark writes instead
         return False
     return True

@@ -1,0 +1,71 @@
+"""jobs.lake_rs: delta-rs writes a folder lake's tables as jobs.tables does (schema, keys, lake format), no JVM.
+
+Spark reading and writing these tables is tested in tests/integration/test_dedup_job.py.
+"""
+
+import pandas as pd
+import pyarrow as pa
+from deltalake import DeltaTable
+from deltalake.exceptions import CommitFailedError
+
+from jobs import lake_rs, tables
+from jobs.lake import Lake
+
+
+def dedup_rows(model: str, clips: list[str], run_id: str) -> pd.DataFrame:
+    return pd.DataFrame({"clip_id": clips, "model": model, "cluster_id": range(len(clips)),
+                         "cosine_dist_to_cent": 0.5, "max_id": clips[0], "cosine_sim_score": 0.25, "run_id": run_id})
+
+
+def read(lake: Lake, name: str) -> list[tuple]:
+    return sorted(DeltaTable(tables.table_path(lake, name)).to_pyarrow_table().to_pylist(), key=str)
+
+
+def test_tables_get_sparks_schema_and_lake_format_and_keyed_writes(tmp_path):
+    lake = Lake.at(str(tmp_path / "lake"))
+    assert lake_rs.writable(lake, ["semantic_dedup", "runs"])  # absent tables
+    lake_rs.replace_rows(lake, "semantic_dedup", dedup_rows("a", ["c1", "c2"], "r1"), "model = 'a'")
+    lake_rs.replace_rows(lake, "semantic_dedup", dedup_rows("b", ["c1"], "r1"), "model = 'b'")
+    lake_rs.replace_rows(lake, "semantic_dedup", dedup_rows("a", ["c3"], "r2"), "model = 'a'")  # a's slice only
+    found = {(r["model"], r["clip_id"], r["run_id"]) for r in read(lake, "semantic_dedup")}
+    assert found == {("a", "c3", "r2"), ("b", "c1", "r1")}
+    table = DeltaTable(tables.table_path(lake, "semantic_dedup"))
+    assert lake_rs._fields(table.schema().to_json()) == lake_rs._fields(tables.SEMANTIC_DEDUP.jsonValue())
+    assert table.metadata().configuration[tables.LAKE_FORMAT_PROPERTY] == str(tables.LAKE_FORMAT)
+    assert table.protocol().min_writer_version <= 2  # what Spark's createIfNotExists gives
+    # MERGE on the keys (eps, run_id): a run's rows written twice are there once, with the second values.
+    summary = pd.DataFrame({"eps": [0.01, 0.1], "run_id": "r1", "model": "a", "kept": [9, 8], "removed": [1, 2],
+                            "total": 10})
+    lake_rs.merge_rows(lake, "dedup_summary", summary)
+    lake_rs.merge_rows(lake, "dedup_summary", summary.assign(kept=[7, 6]))
+    assert [(r["eps"], r["kept"]) for r in read(lake, "dedup_summary")] == [(0.01, 7), (0.1, 6)]
+    assert lake_rs.writable(lake, ["semantic_dedup", "dedup_summary"])
+
+
+def test_tables_it_cannot_write_as_spark_would_are_left_to_spark(tmp_path):
+    lake = Lake.at(str(tmp_path / "lake"))
+    older = pa.schema([f for f in lake_rs.arrow_schema("runs") if f.name != "num_commit_retries"])
+    DeltaTable.create(tables.table_path(lake, "runs"), older, configuration={tables.LAKE_FORMAT_PROPERTY: "1"},
+                      raise_if_key_not_exists=False)  # (an older schema: Spark's schema evolution adds the column)
+    assert not lake_rs.writable(lake, ["runs"]) and lake_rs.writable(lake, ["semantic_dedup"])
+    newer = Lake.at(str(tmp_path / "newer"))
+    lake_rs.ensure_table(newer, "runs")
+    DeltaTable(tables.table_path(newer, "runs")).alter.set_table_properties({tables.LAKE_FORMAT_PROPERTY: "2"},
+                                                                            raise_if_not_exists=False)
+    assert not lake_rs.writable(newer, ["runs"])  # a newer cliplake's lake: Spark says so in one sentence
+    assert not lake_rs.writable(Lake.at("s3://bucket/lake"), ["runs"])
+    assert not lake_rs.writable(Lake.at(str(tmp_path), catalog="c", schema="s"), ["runs"])
+
+
+def test_a_conflicting_delta_rs_commit_is_tried_again():
+    attempts = []
+
+    def commit():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise CommitFailedError("a concurrent transaction deleted the same data")
+        return "done"
+
+    before = tables.commit_retries()
+    assert tables.committed("MERGE into runs", commit) == "done"
+    assert len(attempts) == 2 and tables.commit_retries() == before + 1
