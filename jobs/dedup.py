@@ -28,7 +28,7 @@ from curate_udfs.cpu_share import machine_cores
 from curate_udfs.dedup import semdedup
 from curate_udfs.dedup.config import SemDedupConfig
 from curate_udfs.objectstore import S3Access
-from jobs import dedup_driver, dedup_export, dedup_kmeans, runs, s3a, storage_options, tables
+from jobs import dedup_driver, dedup_export, dedup_kmeans, runs, s3a, session, storage_options, tables
 from jobs.lake import Lake
 from jobs.report import print_table
 
@@ -59,11 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     km.add_argument("--max-iter", type=int, default=d.max_iter, help="maximum k-means iterations")
     km.add_argument("--random-state", type=int, default=d.random_state, help="seed for k-means and --which-to-keep random")
     km.add_argument("--kmeans-backend", choices=["auto", "driver", "rapids", "spark"], default=d.backend,
-                    help="driver: scikit-learn k-means and the search in the driver process (writes through Spark); "
+                    help="driver: scikit-learn k-means and the search in the driver process; "
                          "rapids: cuML via spark-rapids-ml on GPUs; spark: MLlib on CPUs; auto: driver when the "
                          "embeddings fit in --kmeans-driver-max-mb, else rapids when installed and GPUs are present, else spark")
-    km.add_argument("--kmeans-driver-max-mb", type=float, default=d.driver_max_mb,
-                    help="with --kmeans-backend auto: embeddings up to this many MiB (rows x dim x 4 bytes) run in the driver")
+    km.add_argument("--kmeans-driver-max-mb", type=float, default=None,
+                    help="with --kmeans-backend auto: embeddings up to this many MiB (rows x dim x 4 bytes) run in the "
+                         "driver (default: an eighth of the machine's memory under a local master, else 256)")
     km.add_argument("--kmeans-max-points-per-centroid", type=int, default=d.max_points_per_centroid,
                     help="train k-means on a seeded sample of about N rows per cluster (0: every row, as Cosmos-Curate); all rows are assigned")
 
@@ -83,7 +84,8 @@ def build_configs(args: argparse.Namespace) -> tuple[dedup_kmeans.KMeansConfig, 
     kmeans = dedup_kmeans.KMeansConfig(
         n_clusters=args.n_clusters, max_iter=args.max_iter, random_state=args.random_state,
         backend=args.kmeans_backend, max_points_per_centroid=args.kmeans_max_points_per_centroid,
-        driver_max_mb=args.kmeans_driver_max_mb,
+        driver_max_mb=(dedup_kmeans.default_driver_max_mb(session.planned_master(args.spark_profile))
+                       if args.kmeans_driver_max_mb is None else args.kmeans_driver_max_mb),
     )
     prune = SemDedupConfig(
         sim_metric=args.sim_metric, which_to_keep=args.which_to_keep, random_state=args.random_state,

@@ -7,6 +7,7 @@ in how assignment works.
 """
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,7 +17,11 @@ from pyspark.sql import DataFrame, SparkSession
 from curate_udfs.errors import EnvironmentProblem
 
 Backend = Literal["auto", "driver", "rapids", "spark"]
-DEFAULT_DRIVER_MAX_MB = 256  # 512-d float32: about 130k clips (bench/dedup.py)
+# Where executors are other machines: 512-d float32, about 130k clips (bench/dedup.py). On one
+# machine (a local master) Spark's tasks run on the driver's own cores, so the driver path is
+# never slower there; its limit is memory: an eighth of the machine's (its peak is ~3x the vectors).
+CLUSTER_DRIVER_MAX_MB = 256
+LOCAL_MEMORY_SHARE = 8
 RAPIDS_MISSING = (
     "--kmeans-backend rapids needs spark-rapids-ml (cuML k-means on NVIDIA GPUs): "
     "pip install spark-rapids-ml on the driver and executors, with CUDA 12 and GPUs assigned to executors "
@@ -35,7 +40,8 @@ class KMeansConfig:
     ``max_points_per_centroid`` > 0 trains on a seeded sample of about that many rows per
     cluster (as faiss does by default with 256) instead of every row; all rows are still
     assigned to the nearest centroid. 0 (the default) trains on every row, as Cosmos-Curate does.
-    ``auto`` runs in the driver when the embeddings are at most ``driver_max_mb`` MiB.
+    ``auto`` runs in the driver when the embeddings are at most ``driver_max_mb`` MiB
+    (:func:`default_driver_max_mb` where not given).
     """
 
     n_clusters: int = 4
@@ -43,7 +49,7 @@ class KMeansConfig:
     random_state: int = 42
     backend: Backend = "auto"
     max_points_per_centroid: int = 0
-    driver_max_mb: float = DEFAULT_DRIVER_MAX_MB
+    driver_max_mb: float = CLUSTER_DRIVER_MAX_MB
 
     def __post_init__(self):
         if self.n_clusters < 1:
@@ -72,6 +78,29 @@ def gpus_present(spark: SparkSession) -> bool:
 
         return torch.cuda.is_available()
     return False
+
+
+def default_driver_max_mb(master: str | None) -> float:
+    """``--kmeans-driver-max-mb`` when not given: an eighth of this machine's memory under a local
+    ``master`` (the job runs on this machine alone), else (a cluster, or not known yet) 256."""
+    if master is None or not master.startswith("local"):
+        return CLUSTER_DRIVER_MAX_MB
+    return max(CLUSTER_DRIVER_MAX_MB, machine_memory() / 2**20 / LOCAL_MEMORY_SHARE)
+
+
+def machine_memory(cgroup_root: str = "/sys/fs/cgroup") -> int:
+    """Bytes of memory this process's machine has, capped by a container's limit (cgroup v2 or v1)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for name in ("memory.max", "memory/memory.limit_in_bytes"):
+        try:
+            with open(os.path.join(cgroup_root, name)) as f:
+                limit = f.read().strip()
+        except OSError:
+            continue
+        if limit.isdigit():  # ("max": no limit)
+            total = min(total, int(limit))
+        break
+    return total
 
 
 def fits_in_driver(config: KMeansConfig, total: int, dim: int) -> bool:

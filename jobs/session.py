@@ -155,6 +155,17 @@ def on_databricks() -> bool:
     return "DATABRICKS_RUNTIME_VERSION" in os.environ
 
 
+def planned_master(profile: str | None) -> str | None:
+    """The master a job will run on, before its session starts: the active session's, else
+    ``profile``'s; None under spark-submit or Databricks (the platform's, known once its session is read)."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active.sparkContext.master
+    if launched_by_spark_submit() or on_databricks():
+        return None
+    return read_profile(profile or "local").get("spark.master", "local")
+
+
 def put_wheels_on_python_path(spark: SparkSession) -> None:
     """Let Python workers import the wheels given with ``spark-submit --py-files``.
 

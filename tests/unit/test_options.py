@@ -150,6 +150,18 @@ def test_dedup_options_reach_the_kmeans_and_semdedup_configs(tmp_path):
     assert prune == SemDedupConfig(which_to_keep="easy", random_state=3)
 
 
+def test_dedups_driver_limit_is_an_eighth_of_the_memory_on_one_machine_else_256(tmp_path):
+    eighth = dedup_kmeans.machine_memory() / 2**20 / 8
+    assert dedup_kmeans.default_driver_max_mb("local[*,2]") == max(256, eighth)
+    assert dedup_kmeans.default_driver_max_mb("local-cluster[2,1,2048]") == max(256, eighth)
+    for cluster in ("yarn", "spark://head:7077", None):
+        assert dedup_kmeans.default_driver_max_mb(cluster) == 256
+    (tmp_path / "memory.max").write_text("1073741824\n")  # a container of 1 GiB
+    assert dedup_kmeans.machine_memory(str(tmp_path)) == 2**30
+    (tmp_path / "memory.max").write_text("max\n")
+    assert dedup_kmeans.machine_memory(str(tmp_path)) == dedup_kmeans.machine_memory(str(tmp_path / "none")) > 2**30
+
+
 def test_shard_semantic_dedup_model_reaches_the_config(tmp_path):
     lake = str(tmp_path / "lake")
     args = parse("shard", "--input-clip-path", lake, "--output-dataset-path", str(tmp_path / "out"),
