@@ -57,7 +57,7 @@ class LocalInput:
 
 
 def find_local_input(table: str, model: str | None, fits: Callable[[int, int], bool]) -> LocalInput | None:
-    """A first look with delta-rs at a local ``clip_embeddings`` folder (its model column and one vector).
+    """A first look with delta-rs at a local ``clip_embeddings`` folder (its model and dim columns).
 
     The model is ``model`` or the one with most rows (:func:`most_rows`), as dedup.choose_model
     picks it. Returns None when Spark should read instead: delta-rs missing or unable to read the table
@@ -67,16 +67,21 @@ def find_local_input(table: str, model: str | None, fits: Callable[[int, int], b
         from deltalake import DeltaTable
 
         dataset = DeltaTable(table).to_pyarrow_dataset()
-        counts = dataset.to_table(columns=["model"]).column("model").value_counts().to_pylist()
+        # rows and the vectors' length per model, from the small columns (``dim``: what the embedding stage wrote)
+        counts = dataset.to_table(columns=["model", "dim"]).group_by("model").aggregate(
+            [([], "count_all"), ("dim", "max")]).to_pylist()
     except Exception:
         return None
-    counts = {c["values"]: c["counts"] for c in counts}
+    counts = {c["model"]: (c["count_all"], c["dim_max"]) for c in counts}
     if model is None and counts:
-        model = most_rows(counts)
+        model = most_rows({m: n for m, (n, _) in counts.items()})
     if model not in counts:
         return None
-    first = dataset.head(1, columns=["embedding"], filter=_vectors_of(model)).column("embedding")
-    if len(first) == 0 or not fits(counts[model], len(first[0])):
+    rows, dim = counts[model]
+    if dim is None:  # (the dim column is not filled in: one vector says)
+        first = dataset.head(1, columns=["embedding"], filter=_vectors_of(model)).column("embedding")
+        dim = len(first[0]) if len(first) else None
+    if dim is None or not fits(rows, dim):
         return None
     return LocalInput(dataset, model)
 
@@ -103,7 +108,8 @@ def read_local_input(found: LocalInput) -> tuple[np.ndarray, np.ndarray] | None:
     if pc.min(lengths).as_py() != pc.max(lengths).as_py() or values.null_count:
         return None
     x = values.to_numpy().astype(np.float32, copy=False).reshape(len(rows), -1)
-    return _sorted_unit(rows.column("clip_id").to_numpy(zero_copy_only=False), x)
+    order = pc.sort_indices(rows.column("clip_id")).to_numpy()  # (Arrow's sort: 4x numpy's on strings)
+    return rows.column("clip_id").to_numpy(zero_copy_only=False)[order], semdedup.normalize_rows(x[order])
 
 
 def fit_centroids(x: np.ndarray, config: KMeansConfig) -> np.ndarray:
@@ -124,9 +130,8 @@ def prune(ids: np.ndarray, x: np.ndarray, centroids: np.ndarray, config: SemDedu
     labels = np.concatenate([semdedup.nearest_centroids(x[i:i + 65536], centroids) for i in range(0, len(x), 65536)])
     parts = []
     for cluster in np.unique(labels):
-        members = np.flatnonzero(labels == cluster)
-        frame = pd.DataFrame({"clip_id": ids[members], "embedding": list(x[members]), "cluster_id": int(cluster)})
-        parts.append(semdedup.prune_cluster(frame, centroids[cluster], config))
+        members = np.flatnonzero(labels == cluster)  # (ids are sorted, so each cluster's are too)
+        parts.append(semdedup.prune_sorted(ids[members], x[members], int(cluster), centroids[cluster], config))
     return pd.concat(parts, ignore_index=True)
 
 

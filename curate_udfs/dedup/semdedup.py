@@ -112,9 +112,14 @@ def prune_cluster(frame: pd.DataFrame, centroid: np.ndarray, config: SemDedupCon
     if frame.empty:
         return pd.DataFrame({c: pd.Series(dtype=object if t is str else t) for c, t in OUTPUT_COLUMNS.items()})
     frame = frame.sort_values("clip_id", kind="stable")
-    cluster_id = int(frame["cluster_id"].iloc[0])
-    ids = frame["clip_id"].to_numpy()
-    x = normalize_rows(stack_embeddings(frame["embedding"]))
+    return prune_sorted(frame["clip_id"].to_numpy(), stack_embeddings(frame["embedding"]),
+                        int(frame["cluster_id"].iloc[0]), centroid, config)
+
+
+def prune_sorted(ids: np.ndarray, vectors: np.ndarray, cluster_id: int, centroid: np.ndarray,
+                 config: SemDedupConfig) -> pd.DataFrame:
+    """:func:`prune_cluster` of a cluster already sorted by clip id, as arrays: ``ids`` and their (rows, dim) ``vectors``."""
+    x = normalize_rows(vectors)
     centroid = np.asarray(centroid, dtype=np.float32)
     cosine_dist = cosine_distance_to(x, centroid)
     order = processing_order(x, centroid, cosine_dist, config, cluster_id)
