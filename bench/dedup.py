@@ -6,9 +6,10 @@ clusters), written once per size to a Delta clip_embeddings table under .cache/b
 Floor: one Python process on every core: read the same rows, L2-normalise, scikit-learn KMeans
 (n_init=1, same k, max_iter and seed, trained on the same number of sampled rows), assign every
 row, and the same tiled pairwise step in numpy per cluster.
-Job: `cliplake dedup` in a fresh process, Spark start included, with its default backend (auto:
-scikit-learn in the driver while the embeddings fit in --kmeans-driver-max-mb, 256 MiB = ~130k rows
-here, Spark MLlib above that; `-- --kmeans-backend spark` forces MLlib).
+Job: `cliplake dedup` in a fresh process, with its default backend (auto: scikit-learn in the
+driver while the embeddings fit in --kmeans-driver-max-mb, by default an eighth of the machine's
+memory under a local master, and then delta-rs reads and writes without starting Spark; Spark
+MLlib above that, Spark start included; `-- --kmeans-backend spark` forces MLlib).
 Both train k-means on about 256 rows per centroid (--kmeans-max-points-per-centroid 256);
 prints wall times, their ratio (job / floor, lower is better) and the growth from size to size.
 
