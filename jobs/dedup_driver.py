@@ -40,11 +40,12 @@ def fetch(points: DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(clip ids, unit vectors) of ``points``, sorted by clip id so the result does not depend on file order."""
     with _arrow(points.sparkSession):
         frame = points.select("clip_id", "embedding").toPandas()
-    return _sorted_unit(frame["clip_id"].to_numpy(), semdedup.stack_embeddings(frame["embedding"]))
+    ids = frame["clip_id"].to_numpy()
+    return _sorted_unit(ids, semdedup.stack_embeddings(frame["embedding"]), np.argsort(ids, kind="stable"))
 
 
-def _sorted_unit(ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(ids, kind="stable")
+def _sorted_unit(ids: np.ndarray, vectors: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``ids`` and their vectors, unit-normalised, in ``order`` (the ids' sorted order)."""
     return ids[order], semdedup.normalize_rows(vectors[order])
 
 
@@ -109,7 +110,7 @@ def read_local_input(found: LocalInput) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     x = values.to_numpy().astype(np.float32, copy=False).reshape(len(rows), -1)
     order = pc.sort_indices(rows.column("clip_id")).to_numpy()  # (Arrow's sort: 4x numpy's on strings)
-    return rows.column("clip_id").to_numpy(zero_copy_only=False)[order], semdedup.normalize_rows(x[order])
+    return _sorted_unit(rows.column("clip_id").to_numpy(zero_copy_only=False), x, order)
 
 
 def fit_centroids(x: np.ndarray, config: KMeansConfig) -> np.ndarray:

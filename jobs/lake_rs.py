@@ -87,22 +87,20 @@ def writable(lake: Lake, names: list[str]) -> bool:
     return True
 
 
-def ensure_table(lake: Lake, name: str):
-    """Table ``name`` of ``lake``, created empty (schema, lake format) when missing; another job
+def ensure_table(lake: Lake, name: str) -> None:
+    """Create table ``name`` of ``lake`` empty (schema, lake format) when missing; another job
     creating it at the same moment is not an error."""
     from deltalake import DeltaTable
 
-    table = _open(lake, name)
-    if table is None:
-        config = {tables.LAKE_FORMAT_PROPERTY: str(tables.LAKE_FORMAT)}
-        try:
-            DeltaTable.create(_path(lake, name), arrow_schema(name), mode="ignore", configuration=config,
-                               raise_if_key_not_exists=False)  # (a property of our own)
-        except Exception:
-            if _open(lake, name) is None:  # not a lost race: the error is the problem
-                raise
-        table = _open(lake, name)
-    return table
+    if _open(lake, name) is not None:
+        return
+    config = {tables.LAKE_FORMAT_PROPERTY: str(tables.LAKE_FORMAT)}
+    try:
+        DeltaTable.create(_path(lake, name), arrow_schema(name), mode="ignore", configuration=config,
+                          raise_if_key_not_exists=False)  # (a property of our own)
+    except Exception:
+        if _open(lake, name) is None:  # not a lost race: the error is the problem
+            raise
 
 
 def _arrow_rows(name: str, rows: pd.DataFrame) -> pa.Table:
@@ -128,6 +126,6 @@ def merge_rows(lake: Lake, name: str, rows: pd.DataFrame) -> None:
     _, keys = tables.TABLES[name]
     data = _arrow_rows(name, rows)
     ensure_table(lake, name)
-    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    tables.committed(f"MERGE into {name}", lambda: _open(lake, name).merge(
-        data, on, source_alias="s", target_alias="t").when_matched_update_all().when_not_matched_insert_all().execute())
+    tables.committed(f"MERGE into {name}", lambda: _open(lake, name).merge(  # (opened per try: the latest version)
+        data, tables.on_keys(keys), source_alias="s", target_alias="t")
+        .when_matched_update_all().when_not_matched_insert_all().execute())

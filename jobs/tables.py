@@ -448,7 +448,7 @@ def merge_rows(spark: SparkSession, lake: "Lake | str", name: str, rows: DataFra
     conformed = _conform(rows, schema) if cached else computed(_conform(rows, schema))
     target = ensure_table(spark, lake, name)
     # Schema evolution: a lake written by an older cliplake gains the columns added since.
-    committed(f"MERGE into {name}", lambda: target.alias("t").merge(conformed.alias("s"), _on_keys(keys))
+    committed(f"MERGE into {name}", lambda: target.alias("t").merge(conformed.alias("s"), on_keys(keys))
               .withSchemaEvolution().whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
 
 
@@ -463,7 +463,7 @@ def update_columns(spark: SparkSession, lake: "Lake | str", name: str, rows: Dat
     values = [c for c in rows.columns if c not in keys]
     conformed = computed(rows.select(*keys, *[rows[c].cast(types[c]).alias(c) for c in values]))
     target = ensure_table(spark, lake, name)
-    committed(f"MERGE into {name}", lambda: target.alias("t").merge(conformed.alias("s"), _on_keys(keys))
+    committed(f"MERGE into {name}", lambda: target.alias("t").merge(conformed.alias("s"), on_keys(keys))
               .withSchemaEvolution().whenMatchedUpdate(set={c: f"s.{c}" for c in values}).execute())
 
 
@@ -471,11 +471,12 @@ def delete_rows(spark: SparkSession, lake: "Lake | str", name: str, keys: DataFr
     """Delete the rows of table ``name`` whose keys are in ``keys`` (a frame of the key columns)."""
     _, key_columns = TABLES[name]
     target = ensure_table(spark, lake, name)
-    committed(f"deleting from {name}", lambda: target.alias("t").merge(computed(keys).alias("s"), _on_keys(key_columns))
+    committed(f"deleting from {name}", lambda: target.alias("t").merge(computed(keys).alias("s"), on_keys(key_columns))
               .whenMatchedDelete().execute())
 
 
-def _on_keys(keys: list[str]) -> str:
+def on_keys(keys: list[str]) -> str:
+    """A MERGE condition matching target ``t`` and source ``s`` on ``keys`` (Delta Spark and delta-rs alike)."""
     return " AND ".join(f"t.{k} = s.{k}" for k in keys)
 
 
