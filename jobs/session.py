@@ -11,7 +11,7 @@ from typing import Iterator
 from pyspark.sql import SparkSession
 
 from curate_udfs.errors import EnvironmentProblem
-from jobs import jvm_output
+from jobs import jvm_archive, jvm_output
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Spark profiles ship inside the package, so a pip-installed cliplake has them too.
@@ -217,9 +217,10 @@ def get_spark(profile: str | None = None, app_name: str = "cliplake", verbose: b
         else:  # no `make jars` folder (cliplake installed with pip): Spark fetches Delta at start
             settings["spark.jars.packages"] = ",".join(filter(None, [settings.get("spark.jars.packages"), delta_package()]))
         driver_jars = _add_s3a_jars(settings)
-    if light_jvm and settings.get("spark.master", "local").startswith("local"):
-        key = "spark.driver.extraJavaOptions"
-        settings[key] = " ".join(filter(None, [settings.get(key), LIGHT_JVM_OPTIONS]))
+    key = "spark.driver.extraJavaOptions"
+    light = LIGHT_JVM_OPTIONS if light_jvm and settings.get("spark.master", "local").startswith("local") else None
+    if options := " ".join(filter(None, [settings.get(key), light, jvm_archive.java_options()])):
+        settings[key] = options
     if not verbose:
         jvm_output.add_quiet_logging(settings)
     # Python workers run this interpreter, so they import the same installed packages. PySpark

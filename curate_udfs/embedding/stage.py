@@ -14,10 +14,8 @@ from typing import Iterator
 
 import numpy as np
 import pandas as pd
-import torch
 
 from curate_udfs.embedding import thumbnails
-from curate_udfs.embedding.encoders import CosmosEmbed1Encoder, ImageFramesEncoder, InternVideo2Encoder
 from curate_udfs.embedding.frames import clip_sample_indices, pick_evenly
 from curate_udfs.errors import BadInputError, EnvironmentProblem
 from curate_udfs.media.probe import probe_video
@@ -125,14 +123,14 @@ def check_embedding(config: EmbeddingConfig) -> None:
         )
 
 
-_ENCODERS = {"clip": ImageFramesEncoder, "internvideo2": InternVideo2Encoder}
-
-
 @functools.lru_cache(maxsize=4)
 def load_encoder(algorithm: str, model_id: str, device: str):
     """The encoder for ``algorithm`` from ``model_id``, once per Python worker and device."""
+    # torch comes with the encoders, in the Python worker only: the drivers only read this module's schemas
+    from curate_udfs.embedding.encoders import CosmosEmbed1Encoder, ImageFramesEncoder, InternVideo2Encoder
+
     path = locate_weights(model_id, option="--embedding-model", disable_hint=DISABLE_HINT)
-    encoder_class = _ENCODERS.get(algorithm, CosmosEmbed1Encoder)
+    encoder_class = {"clip": ImageFramesEncoder, "internvideo2": InternVideo2Encoder}.get(algorithm, CosmosEmbed1Encoder)
     return encoder_class(path, device)
 
 
@@ -229,5 +227,7 @@ def embedding_batches(
             return _row(record, config, embed_clip_offline(_read_path(record), threads=config.decode_threads))
 
         return map_records(batches, process, _error_row(config), list(OUTPUT_COLUMNS))
+    import torch
+
     torch.set_num_threads(torch_threads)
     return _model_batches(batches, config, resolve_device(config.device, gpu_addresses))

@@ -15,7 +15,6 @@ import zlib
 from dataclasses import dataclass
 from typing import Iterable
 
-from webdataset import TarWriter
 
 from curate_udfs import objectstore, storage
 from curate_udfs.errors import StorageError
@@ -68,6 +67,8 @@ def write_tar(path: str, samples: Iterable[tuple[str, str, bytes]], *, crc32: bo
     unique and must not contain dots (webdataset splits a member name at its first dot).
     ``crc32``: also compute the tar's CRC32 while writing (``WrittenTar.crc32``).
     """
+    from webdataset import TarWriter  # (imports torch: in the tasks that write tars, not in drivers)
+
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex}")

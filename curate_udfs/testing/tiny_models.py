@@ -301,7 +301,7 @@ def write_tiny_aesthetic(folder: str) -> str:
     import torch
     from transformers import CLIPImageProcessor, CLIPModel
 
-    from curate_udfs.filters.aesthetic import AestheticMLP
+    from curate_udfs.filters.aesthetic_model import AestheticMLP
 
     os.makedirs(folder, exist_ok=True)
     torch.manual_seed(0)

@@ -9,15 +9,8 @@ import pytest
 import torch
 
 from curate_udfs.errors import EnvironmentProblem
-from curate_udfs.filters.aesthetic import (
-    OUTPUT_COLUMNS,
-    AestheticConfig,
-    AestheticMLP,
-    aesthetic_batches,
-    check_aesthetic,
-    clip_frames,
-    load_scorer,
-)
+from curate_udfs.filters.aesthetic import OUTPUT_COLUMNS, AestheticConfig, aesthetic_batches, check_aesthetic, clip_frames
+from curate_udfs.filters.aesthetic_model import AestheticMLP, load_scorer
 from curate_udfs.media.probe import probe_video
 from curate_udfs.testing.tiny_models import write_tiny_aesthetic
 

@@ -77,3 +77,17 @@ def test_quiet_logging_settings_keep_a_profiles_own_log4j2_file():
     own = {"spark.driver.extraJavaOptions": "-Dlog4j2.configurationFile=/etc/mine.properties"}
     jvm_output.add_quiet_logging(own)
     assert own["spark.driver.extraJavaOptions"] == "-Dlog4j2.configurationFile=/etc/mine.properties"
+
+
+def test_driver_maps_the_class_archive_once_there_is_one(tmp_path, monkeypatch):
+    from jobs import jvm_archive
+
+    monkeypatch.setattr(jvm_archive, "ARCHIVE_DIR", tmp_path)
+    monkeypatch.delenv(jvm_archive.DUMP_ENV, raising=False)
+    assert jvm_archive.java_options() == ""  # none yet: the JVM starts as it always did
+    path = jvm_archive.archive_path()
+    assert path.parent == tmp_path and path.name.startswith("spark-4.") and path.suffix == ".jsa"
+    path.write_bytes(b"archive")
+    assert jvm_archive.java_options() == f"-XX:SharedArchiveFile={path} {jvm_archive.QUIET}"
+    monkeypatch.setenv(jvm_archive.DUMP_ENV, str(tmp_path / "new.jsa"))  # jvm_archive.build's job writes one
+    assert jvm_archive.java_options().startswith(f"-XX:ArchiveClassesAtExit={tmp_path / 'new.jsa'} ")
