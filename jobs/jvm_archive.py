@@ -1,14 +1,15 @@
-"""A class-data-sharing archive for the driver JVM: Spark's and Delta's classes mapped, not loaded.
+"""A class-data-sharing archive for the driver JVM: Spark's classes mapped, not loaded again.
 
 A cold driver JVM spends seconds loading and verifying the same ten thousand classes on every run.
 Java's dynamic CDS archive (``-XX:ArchiveClassesAtExit``) records them once, from a tiny split;
-later JVMs map it (``-XX:SharedArchiveFile``): a two-video split went 62-66 s -> 56 s on 2 cores.
+later JVMs map it (``-XX:SharedArchiveFile``): a two-video split went 62-66 s -> 51-53 s on 2 cores.
 
 Build it once per machine and Spark version (``make setup`` does)::
 
     python -m jobs.jvm_archive
 
-Sessions that cliplake starts itself then use it (:func:`java_options`). A missing, stale or
+Sessions that cliplake starts itself then use it (:func:`java_options`), and so do the executors
+of a ``local-cluster`` master (same machine, same class path). A missing, stale or
 foreign archive (another JDK or Spark class path) is ignored by the JVM: the job runs as before.
 """
 
@@ -45,9 +46,14 @@ def archive_path() -> Path:
 
 
 def java_options() -> str:
-    """Driver JVM options: write the archive (inside :func:`build`), map it when there is one, or nothing."""
+    """Driver JVM options: write the archive (inside :func:`build`), else :func:`mapping_options`."""
     if os.environ.get(DUMP_ENV):
         return f"-XX:ArchiveClassesAtExit={os.environ[DUMP_ENV]} {QUIET}"
+    return mapping_options()
+
+
+def mapping_options() -> str:
+    """JVM options that map the archive when there is one (also for a local-cluster's executors), or nothing."""
     path = archive_path()
     return f"-XX:SharedArchiveFile={path} {QUIET}" if path.is_file() else ""
 

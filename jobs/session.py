@@ -186,6 +186,17 @@ def put_wheels_on_python_path(spark: SparkSession) -> None:
 LIGHT_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
 
 
+def add_jvm_options(settings: dict[str, str], light_jvm: bool) -> None:
+    """The JVM options of a session cliplake starts: first-tier JIT (see :data:`LIGHT_JVM_OPTIONS`) and
+    the class archive (:mod:`jobs.jvm_archive`) for the driver, the archive for a local-cluster's executors."""
+    master = settings.get("spark.master", "local")
+    driver = [LIGHT_JVM_OPTIONS if light_jvm and master.startswith("local") else None, jvm_archive.java_options()]
+    executors = [jvm_archive.mapping_options() if master.startswith("local-cluster") else None]  # on this machine
+    for key, options in (("spark.driver.extraJavaOptions", driver), ("spark.executor.extraJavaOptions", executors)):
+        if joined := " ".join(filter(None, [settings.get(key), *options])):
+            settings[key] = joined
+
+
 def get_spark(profile: str | None = None, app_name: str = "cliplake", verbose: bool = False,
               light_jvm: bool = False) -> SparkSession:
     """The active or platform session (spark-submit, notebooks, Databricks), or a new one from ``profile``.
@@ -217,10 +228,7 @@ def get_spark(profile: str | None = None, app_name: str = "cliplake", verbose: b
         else:  # no `make jars` folder (cliplake installed with pip): Spark fetches Delta at start
             settings["spark.jars.packages"] = ",".join(filter(None, [settings.get("spark.jars.packages"), delta_package()]))
         driver_jars = _add_s3a_jars(settings)
-    key = "spark.driver.extraJavaOptions"
-    light = LIGHT_JVM_OPTIONS if light_jvm and settings.get("spark.master", "local").startswith("local") else None
-    if options := " ".join(filter(None, [settings.get(key), light, jvm_archive.java_options()])):
-        settings[key] = options
+    add_jvm_options(settings, light_jvm)
     if not verbose:
         jvm_output.add_quiet_logging(settings)
     # Python workers run this interpreter, so they import the same installed packages. PySpark

@@ -91,3 +91,19 @@ def test_driver_maps_the_class_archive_once_there_is_one(tmp_path, monkeypatch):
     assert jvm_archive.java_options() == f"-XX:SharedArchiveFile={path} {jvm_archive.QUIET}"
     monkeypatch.setenv(jvm_archive.DUMP_ENV, str(tmp_path / "new.jsa"))  # jvm_archive.build's job writes one
     assert jvm_archive.java_options().startswith(f"-XX:ArchiveClassesAtExit={tmp_path / 'new.jsa'} ")
+
+
+def test_jvm_options_of_a_local_cluster_and_a_remote_master(tmp_path, monkeypatch):
+    from jobs import jvm_archive
+
+    monkeypatch.setattr(jvm_archive, "ARCHIVE_DIR", tmp_path)
+    monkeypatch.delenv(jvm_archive.DUMP_ENV, raising=False)
+    jvm_archive.archive_path().write_bytes(b"archive")
+    mapped = jvm_archive.mapping_options()
+    cluster = {"spark.master": "local-cluster[2,1,2048]", "spark.executor.extraJavaOptions": "-Dfoo=1"}
+    session.add_jvm_options(cluster, light_jvm=True)
+    assert cluster["spark.driver.extraJavaOptions"] == f"{session.LIGHT_JVM_OPTIONS} {mapped}"
+    assert cluster["spark.executor.extraJavaOptions"] == f"-Dfoo=1 {mapped}"  # its executors share this machine
+    remote = {"spark.master": "spark://host:7077"}
+    session.add_jvm_options(remote, light_jvm=True)  # the driver is here; the executors' JIT and files are not
+    assert remote == {"spark.master": "spark://host:7077", "spark.driver.extraJavaOptions": mapped}
