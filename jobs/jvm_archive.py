@@ -90,12 +90,23 @@ def build() -> Path:
 def _wait_for_group(pgid: int, timeout_s: float = 300) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
+        if not _running_in_group(pgid):
             return
         time.sleep(0.2)
     raise RuntimeError(f"the JVM did not finish writing its class archive in {timeout_s:.0f} s")
+
+
+def _running_in_group(pgid: int) -> bool:
+    """Whether a process of the group still runs (a zombie is done: a container's init may never reap it)."""
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                state, _, group = f.read().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
 
 
 def _kill_group(pgid: int) -> None:
