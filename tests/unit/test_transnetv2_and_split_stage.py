@@ -90,7 +90,8 @@ def test_one_decode_gives_the_same_clips_in_bounded_memory(tmp_path):
     from curate_udfs.testing.synthetic import write_video
 
     video = str(tmp_path / "long.mp4")
-    write_video(video, [100, 140], width=640, height=360, fps=24)  # 240 frames of 346 KB: 83 MB decoded
+    scenes = [100, 140]  # 240 frames of 346 KB: 83 MB decoded
+    write_video(video, scenes, width=640, height=360, fps=24)
     clips = []
     for budget in (0, 8, 256):  # decode twice; keep at most 8 MiB (dropped: decode twice); keep all
         _, found = split_video("long.mp4", video, SplitConfig(clips_dir=str(tmp_path / str(budget)), frame_buffer_mb=budget))
@@ -100,7 +101,7 @@ def test_one_decode_gives_the_same_clips_in_bounded_memory(tmp_path):
     held, over = KeptFrames(256 * 2**20), KeptFrames(8 * 2**20)
     for kept in (held, over):
         sum(1 for _ in kept.keep(iter_video_frames(video)))
-    assert held.used == 240 * 640 * 360 * 3 // 2 and sum(1 for _ in held.drain()) == 240
+    assert held.used == sum(scenes) * 640 * 360 * 3 // 2 and sum(1 for _ in held.drain()) == sum(scenes)
     assert over.drain() is None  # over the budget: every kept frame let go
 
 
