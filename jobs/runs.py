@@ -3,12 +3,14 @@
 import argparse
 from datetime import datetime, timezone
 
+import pandas as pd
 from pyspark.sql import SparkSession
 
-from jobs import storage_options, tables
+from jobs import lake_rs, storage_options, tables
+from jobs.lake import Lake
 
 
-def record(spark: SparkSession, lake, run_id: str, pipeline: str, args: argparse.Namespace, started: datetime,
+def record(spark: SparkSession, lake: Lake, run_id: str, pipeline: str, args: argparse.Namespace, started: datetime,
            **counts) -> dict:
     """MERGE the run's row into ``lake``'s ``runs`` table and return it.
 
@@ -17,7 +19,10 @@ def record(spark: SparkSession, lake, run_id: str, pipeline: str, args: argparse
     A long job records ``status="running"`` after each commit wave (its counts so far), then ``done``.
     """
     run = row(run_id, pipeline, args, started, spark.sparkContext.master, **counts)
-    tables.merge_rows(spark, lake, "runs", spark.createDataFrame([run], tables.RUNS))
+    if lake_rs.takes(lake, ["runs"], 1):
+        lake_rs.merge_rows(lake, "runs", pd.DataFrame([run]))
+    else:
+        tables.merge_rows(spark, lake, "runs", spark.createDataFrame([run], tables.RUNS))
     return run
 
 

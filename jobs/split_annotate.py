@@ -9,6 +9,7 @@ import argparse
 import uuid
 from datetime import datetime, timezone
 
+import pandas as pd
 from pyspark import StorageLevel, TaskContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -21,7 +22,7 @@ from curate_udfs.sharding.text_encoder import DEFAULT_MODEL as DEFAULT_TEXT_ENCO
 from curate_udfs.sharding.text_encoder import TextEncoderConfig, check_text_encoder
 from curate_udfs.splitting.spans import FixedStrideRules, TransNetV2Rules
 from curate_udfs.storage import join
-from jobs import annotate, listing, runs, storage_options, tables, work_plan
+from jobs import annotate, lake_rs, listing, runs, storage_options, tables, work_plan
 from jobs.lake import Lake
 from jobs.report import print_table
 
@@ -127,7 +128,7 @@ def build_config(args: argparse.Namespace, clips_dir: str, task_cpus: int = 1,
 def _pending_videos(spark: SparkSession, lake: Lake, listed: DataFrame, retry_errors: bool) -> DataFrame:
     """Listed videos not yet done, in list order: those already ``ok`` (and, unless retrying, ``error``) are skipped."""
     pending = listed
-    if tables.exists(spark, lake, "videos"):  # (a new lake: nothing is done yet)
+    if not lake_rs.known_empty(lake, "videos") and tables.exists(spark, lake, "videos"):  # (a new lake: nothing is done yet)
         done_status = ["ok"] if retry_errors else ["ok", "error"]
         done = tables.read_table(spark, lake, "videos").where(F.col("status").isin(done_status)).select("source_path")
         pending = listed.join(done, "source_path", "left_anti")
@@ -165,14 +166,23 @@ def _split(spark: SparkSession, config: split_stage.SplitConfig, paths: list[str
     return inputs.mapInPandas(split_partition, RESULT_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
 
 
-def _write(spark: SparkSession, lake: Lake, results: DataFrame, run_id: str, with_clips: bool = True) -> None:
-    """Clips first, then videos: a video marked ok always has its clips, even after a crash in between."""
+def _write(spark: SparkSession, lake: Lake, results: DataFrame, run_id: str, stats: dict) -> None:
+    """Clips first, then videos: a video marked ok always has its clips, even after a crash in between.
+
+    A small wave into a folder lake is committed by delta-rs in the driver (:func:`lake_rs.takes`), a
+    larger one by Spark's MERGE: the same rows either way."""
+    clips = results.select(F.explode("clips").alias("c")).select("c.*")
+    videos = results.drop("clips")
+    if lake_rs.takes(lake, ["clips", "videos"], stats["num_clips"] + stats["num_processed_videos"]):
+        if stats["num_clips"]:
+            lake_rs.merge_rows(lake, "clips", clips.toPandas().assign(run_id=run_id))
+        lake_rs.merge_rows(lake, "videos", videos.toPandas().assign(run_id=run_id, processed_at=pd.Timestamp.now("UTC")))
+        return
     stamp = F.lit(run_id).alias("run_id")
-    if with_clips:
-        clips = results.select(F.explode("clips").alias("c")).select("c.*", stamp)
-        tables.merge_rows(spark, lake, "clips", clips, cached=True)
-    videos = results.drop("clips").select("*", stamp, F.current_timestamp().alias("processed_at"))
-    tables.merge_rows(spark, lake, "videos", videos, cached=True)
+    if stats["num_clips"]:
+        tables.merge_rows(spark, lake, "clips", clips.select("*", stamp), cached=True)
+    tables.merge_rows(spark, lake, "videos", videos.select("*", stamp, F.current_timestamp().alias("processed_at")),
+                      cached=True)
 
 
 MAX_ERRORS_SHOWN = 20  # the rest are in the videos table: the driver keeps no per-video list
@@ -244,7 +254,7 @@ class SplitRun:
                 try:
                     wave_stats, wave_errors = _statistics(results)
                     self.sizer.done(sum(sizes))  # waves are sized by processing time; commits come on top
-                    _write(spark, lake, results, self.run_id, with_clips=wave_stats["num_clips"] > 0)
+                    _write(spark, lake, results, self.run_id, wave_stats)
                 finally:
                     results.unpersist()
                 self.stats = {name: max(self.stats[name], wave_stats[name]) if name.startswith("max_")

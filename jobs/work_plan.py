@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-# Each wave costs a few MERGEs (about 2 s each here on a small lake, more on a big one): waves of
-# 10 minutes keep commits around 1% of a run and lose at most 10 minutes to a crash.
+# Each wave costs a few commits (Spark's MERGE: about 2 s each here on a small lake, more on a big one;
+# delta-rs: milliseconds, jobs/lake_rs.py): waves of 10 minutes keep commits around 1% of a run and lose
+# at most 10 minutes to a crash.
 COMMIT_EVERY_VIDEOS = 10000
 COMMIT_EVERY_SECONDS = 600.0
 

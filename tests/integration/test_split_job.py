@@ -11,12 +11,15 @@ import sys
 import time
 
 import av
+import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 from curate_udfs import ids
 from curate_udfs.testing.synthetic import THREE_SCENES_FPS as FPS
-from jobs import jvm_archive, tables
+from jobs import jvm_archive, lake_rs, tables
 from jobs.cli import run_command
+from jobs.lake import Lake
 from jobs.session import CONF_DIR, JARS_DIR, REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -104,6 +107,32 @@ def test_second_run_changes_nothing(spark, lake, inputs):
     first = min(runs, key=lambda r: r.started_at)
     assert (first.num_clips, first.num_error_videos) == (6, 6)
     assert json.loads(first.arguments)["splitting_algorithm"] == "transnetv2"
+
+
+def test_a_wave_too_big_for_the_driver_commits_the_same_rows_through_spark(spark, lake, inputs, tmp_path, monkeypatch):
+    """The module's lake got its small wave from delta-rs (jobs.lake_rs.takes); Spark's MERGE writes the same rows."""
+    monkeypatch.setattr(lake_rs, "SMALL_WRITE_ROWS", 0)
+    chosen = [str(inputs / "nested" / "three_scenes.mp4"), str(inputs / "empty.mp4")]
+    (tmp_path / "list.json").write_text(json.dumps(chosen))
+    split(tmp_path / "lake", "--input-video-list-json-path", tmp_path / "list.json")
+
+    def rows(lake, name):  # (a clip's bytes depend on the encoder's threads, which follow the task's share of cores)
+        frame = tables.read_table(spark, lake, name).where(F.col("source_path").isin(chosen))
+        dropped = ["run_id", "processed_at", "processing_s"] + (["location", "num_bytes"] if name == "clips" else [])
+        return sorted(tuple(r) for r in frame.drop(*dropped).collect())
+
+    for name in ("videos", "clips"):
+        assert rows(tmp_path / "lake", name) == rows(lake, name) and rows(lake, name)
+    assert len(rows(lake, "clips")) == 3
+
+
+def test_spark_reads_a_table_delta_rs_checkpointed(spark, tmp_path):
+    lake = Lake.at(str(tmp_path / "lake"))
+    for i in range(10):
+        lake_rs.merge_rows(lake, "runs", pd.DataFrame([{"run_id": f"r{i}", "pipeline": "split"}]))
+    for version in range(10):  # Spark finds the checkpoint and reads the table from it
+        (tmp_path / "lake" / "runs" / "_delta_log" / f"{version:020d}.json").unlink()
+    assert sorted(r.run_id for r in tables.read_table(spark, lake, "runs").collect()) == [f"r{i}" for i in range(10)]
 
 
 def test_sql_over_the_lake(spark, lake, capsys):

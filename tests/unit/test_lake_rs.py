@@ -69,3 +69,23 @@ def test_a_conflicting_delta_rs_commit_is_tried_again():
     before = tables.commit_retries()
     assert tables.committed("MERGE into runs", commit) == "done"
     assert len(attempts) == 2 and tables.commit_retries() == before + 1
+
+
+def test_small_commits_into_a_folder_lake_are_taken_and_checkpointed(tmp_path, monkeypatch):
+    lake = Lake.at(str(tmp_path / "lake"))
+    assert lake_rs.known_empty(lake, "runs")  # absent
+    lake_rs.ensure_table(lake, "runs")
+    assert lake_rs.known_empty(lake, "runs") and lake_rs.takes(lake, ["runs"], 1)
+    for i in range(10):
+        lake_rs.merge_rows(lake, "runs", pd.DataFrame([{"run_id": f"r{i}", "pipeline": "split", "num_clips": i}]))
+    assert not lake_rs.known_empty(lake, "runs")
+    log = tmp_path / "lake" / "runs" / "_delta_log"
+    assert (log / f"{10:020d}.checkpoint.parquet").exists()  # version 10, as Delta Spark's interval
+    for version in range(10):  # the checkpoint carries the table (Delta keeps its own version's commit)
+        (log / f"{version:020d}.json").unlink()
+    assert [r["num_clips"] for r in sorted(read(lake, "runs"), key=lambda r: r["run_id"])] == list(range(10))
+    assert not lake_rs.takes(lake, ["runs"], lake_rs.SMALL_WRITE_ROWS + 1)  # a big commit: Spark's
+    monkeypatch.setattr(lake_rs, "SMALL_TABLE_BYTES", 100)
+    assert not lake_rs.takes(lake, ["runs"], 1)  # a big table: Spark's
+    s3 = Lake.at("s3://bucket/lake")
+    assert not lake_rs.takes(s3, ["runs"], 1) and not lake_rs.known_empty(s3, "runs")
