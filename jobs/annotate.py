@@ -450,14 +450,14 @@ class Annotator:
         """MERGE ``rows`` into ``table``; nothing is committed when there are no rows."""
         count = rows.count()
         if count:
-            tables.merge_rows(self.spark, self.lake, table, rows)
+            tables.merge_rows(self.spark, self.lake, table, rows, num_rows=count)
         return count
 
     def _update_clips(self, rows: DataFrame) -> int:
         """Set these columns of ``clips``; nothing is committed when there are no rows."""
         count = rows.count()
         if count:
-            tables.update_columns(self.spark, self.lake, "clips", rows)
+            tables.update_columns(self.spark, self.lake, "clips", rows, num_rows=count)
         return count
 
 

@@ -23,6 +23,8 @@ import json
 
 import pandas as pd
 import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs import tables
@@ -143,6 +145,16 @@ def _arrow_rows(name: str, rows: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+def collected(rows: DataFrame) -> pd.DataFrame:
+    """``rows`` brought to the driver; timestamps as exact UTC instants, whatever the session's or the
+    machine's time zone (Spark hands pandas naive local times)."""
+    stamps = {f.name for f in rows.schema.fields if isinstance(f.dataType, T.TimestampType)}
+    frame = rows.select([F.unix_micros(c).alias(c) if c in stamps else c for c in rows.columns]).toPandas()
+    for column in stamps:
+        frame[column] = pd.to_datetime(frame[column], unit="us", utc=True)
+    return frame
+
+
 def replace_rows(lake: Lake, name: str, rows: pd.DataFrame, where: str) -> None:
     """Atomically replace every row of table ``name`` matching ``where`` by ``rows`` (:func:`tables.replace_rows`)."""
     from deltalake import write_deltalake
@@ -162,6 +174,19 @@ def merge_rows(lake: Lake, name: str, rows: pd.DataFrame) -> None:
     tables.committed(f"MERGE into {name}", lambda: _open(lake, name).merge(  # (opened per try: the latest version)
         data, tables.on_keys(keys), source_alias="s", target_alias="t")
         .when_matched_update_all().when_not_matched_insert_all().execute())
+    _checkpoint_when_due(lake, name)
+
+
+def update_columns(lake: Lake, name: str, rows: pd.DataFrame) -> None:
+    """Set ``rows``' non-key columns on the rows of table ``name`` with the same keys (:func:`tables.update_columns`)."""
+    _, keys = tables.TABLES[name]
+    schema = arrow_schema(name)
+    fields = [schema.field(c) for c in rows.columns]
+    data = pa.Table.from_arrays([pa.array(rows[f.name], f.type, from_pandas=True) for f in fields], schema=pa.schema(fields))
+    updates = {c: f"s.{c}" for c in rows.columns if c not in keys}
+    ensure_table(lake, name)
+    tables.committed(f"MERGE into {name}", lambda: _open(lake, name).merge(
+        data, tables.on_keys(keys), source_alias="s", target_alias="t").when_matched_update(updates).execute())
     _checkpoint_when_due(lake, name)
 
 

@@ -9,7 +9,6 @@ import argparse
 import uuid
 from datetime import datetime, timezone
 
-import pandas as pd
 from pyspark import StorageLevel, TaskContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -167,22 +166,13 @@ def _split(spark: SparkSession, config: split_stage.SplitConfig, paths: list[str
 
 
 def _write(spark: SparkSession, lake: Lake, results: DataFrame, run_id: str, stats: dict) -> None:
-    """Clips first, then videos: a video marked ok always has its clips, even after a crash in between.
-
-    A small wave into a folder lake is committed by delta-rs in the driver (:func:`lake_rs.takes`), a
-    larger one by Spark's MERGE: the same rows either way."""
-    clips = results.select(F.explode("clips").alias("c")).select("c.*")
-    videos = results.drop("clips")
-    if lake_rs.takes(lake, ["clips", "videos"], stats["num_clips"] + stats["num_processed_videos"]):
-        if stats["num_clips"]:
-            lake_rs.merge_rows(lake, "clips", clips.toPandas().assign(run_id=run_id))
-        lake_rs.merge_rows(lake, "videos", videos.toPandas().assign(run_id=run_id, processed_at=pd.Timestamp.now("UTC")))
-        return
+    """Clips first, then videos: a video marked ok always has its clips, even after a crash in between."""
     stamp = F.lit(run_id).alias("run_id")
     if stats["num_clips"]:
-        tables.merge_rows(spark, lake, "clips", clips.select("*", stamp), cached=True)
-    tables.merge_rows(spark, lake, "videos", videos.select("*", stamp, F.current_timestamp().alias("processed_at")),
-                      cached=True)
+        clips = results.select(F.explode("clips").alias("c")).select("c.*", stamp)
+        tables.merge_rows(spark, lake, "clips", clips, cached=True, num_rows=stats["num_clips"])
+    videos = results.drop("clips").select("*", stamp, F.current_timestamp().alias("processed_at"))
+    tables.merge_rows(spark, lake, "videos", videos, cached=True, num_rows=stats["num_processed_videos"])
 
 
 MAX_ERRORS_SHOWN = 20  # the rest are in the videos table: the driver keeps no per-video list

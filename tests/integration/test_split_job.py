@@ -126,6 +126,18 @@ def test_a_wave_too_big_for_the_driver_commits_the_same_rows_through_spark(spark
     assert len(rows(lake, "clips")) == 3
 
 
+def test_rows_collected_for_delta_rs_keep_exact_instants_in_any_time_zone(spark):
+    instant = 1_767_225_600_123_456  # 2026-01-01T00:00:00.123456Z, in microseconds
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    try:
+        spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+        rows = spark.range(1).select(F.timestamp_micros(F.lit(instant)).alias("created_at"), F.lit("c").alias("clip_id"))
+        frame = lake_rs.collected(rows)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", zone)
+    assert frame["created_at"][0] == pd.Timestamp("2026-01-01T00:00:00.123456Z") and frame["clip_id"][0] == "c"
+
+
 def test_spark_reads_a_table_delta_rs_checkpointed(spark, tmp_path):
     lake = Lake.at(str(tmp_path / "lake"))
     for i in range(10):
