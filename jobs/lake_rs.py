@@ -4,8 +4,9 @@ A dedup of a few thousand embeddings computes in a second or two in the driver; 
 only to commit four small tables cost ten times that. A split wave's few hundred rows took three
 Spark MERGEs of 2.5-3.6 s each, and creating the tables 4.7 s. On a local folder lake these writes
 (:func:`takes` says which) go through delta-rs instead: the same tables, schemas, keys and table
-property as :mod:`jobs.tables` gives them, the same keyed semantics (``replace_rows``: a slice replaced; ``merge_rows``: an
-upsert on the table's keys) and the same retry after another job's conflicting commit
+property as :mod:`jobs.tables` gives them, the same keyed semantics (``replace_rows``: a slice
+replaced; ``merge_rows``: an upsert on the table's keys; ``update_columns``: columns set on existing
+keys) and the same retry after another job's conflicting commit
 (:func:`jobs.tables.committed` knows delta-rs's ``CommitFailedError``). Spark reads and writes
 these tables as any other; Delta's log is one protocol whichever engine commits.
 

@@ -89,3 +89,10 @@ def test_small_commits_into_a_folder_lake_are_taken_and_checkpointed(tmp_path, m
     assert not lake_rs.takes(lake, ["runs"], 1)  # a big table: Spark's
     s3 = Lake.at("s3://bucket/lake")
     assert not lake_rs.takes(s3, ["runs"], 1) and not lake_rs.known_empty(s3, "runs")
+
+
+def test_update_columns_sets_only_the_given_columns_of_existing_keys(tmp_path):
+    lake = Lake.at(str(tmp_path / "lake"))
+    lake_rs.merge_rows(lake, "runs", pd.DataFrame([{"run_id": "r1", "pipeline": "split", "num_clips": 5}]))
+    lake_rs.update_columns(lake, "runs", pd.DataFrame({"run_id": ["r1", "absent"], "status": ["done", "done"]}))
+    assert [(r["run_id"], r["pipeline"], r["num_clips"], r["status"]) for r in read(lake, "runs")] == [("r1", "split", 5, "done")]
