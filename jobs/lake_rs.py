@@ -21,6 +21,7 @@ Example::
 """
 
 import json
+import os
 
 import pandas as pd
 import pyarrow as pa
@@ -69,10 +70,10 @@ def _fields(schema_json: str | dict) -> list:
     return [(f["name"], f["type"]) for f in fields["fields"]]
 
 
-def writable(lake: Lake, names: list[str]) -> bool:
+def writable(lake: Lake, names: list[str], max_table_bytes: int | None = None) -> bool:
     """Whether delta-rs can write tables ``names`` of ``lake`` as Spark would: a folder lake whose
     tables are absent or have exactly this cliplake's schema, lake format and the protocol Spark
-    gives them (no table features), and deltalake installed."""
+    gives them (no table features), and deltalake installed; each at most ``max_table_bytes`` when given."""
     if lake.in_catalog or lake.on_s3:
         return False
     try:
@@ -86,6 +87,9 @@ def writable(lake: Lake, names: list[str]) -> bool:
                 return False
             if table.protocol().min_writer_version > 2:  # table features (deletion vectors...): Spark's to write
                 return False
+            size = sum(table.get_add_actions(flatten=True).column("size_bytes").to_pylist())
+            if max_table_bytes is not None and size > max_table_bytes:
+                return False
     except Exception:  # deltalake missing, or a table it cannot read: Spark writes instead
         return False
     return True
@@ -93,16 +97,25 @@ def writable(lake: Lake, names: list[str]) -> bool:
 
 # A commit of at most this many rows into a table of at most this size is made here in the driver: a
 # Spark MERGE of a few rows takes 2.5-3.6 s on 2 cores, delta-rs's took 0.6 s into a 1M-row clips table (45 MiB).
-SMALL_WRITE_ROWS = 20_000
-SMALL_TABLE_BYTES = 512 << 20
+ROWS_ENV, TABLE_MB_ENV = "CLIPLAKE_DRIVER_COMMIT_ROWS", "CLIPLAKE_DRIVER_COMMIT_TABLE_MB"
+DEFAULT_ROWS, DEFAULT_TABLE_MB = 20_000, 512
 
 
 def takes(lake: Lake, names: list[str], num_rows: int) -> bool:
     """Whether a commit of ``num_rows`` rows into tables ``names`` is made here rather than by Spark:
-    they are :func:`writable` and small (:data:`SMALL_WRITE_ROWS`, :data:`SMALL_TABLE_BYTES`)."""
-    if num_rows > SMALL_WRITE_ROWS or not writable(lake, names):
+    they are :func:`writable` and small (``CLIPLAKE_DRIVER_COMMIT_ROWS`` rows, 20,000 unless set, into
+    tables of ``CLIPLAKE_DRIVER_COMMIT_TABLE_MB``, 512; 0 rows: every commit by Spark)."""
+    if num_rows > _limit(ROWS_ENV, DEFAULT_ROWS):
         return False
-    return all(_table_bytes(lake, name) <= SMALL_TABLE_BYTES for name in names)
+    return writable(lake, names, max_table_bytes=_limit(TABLE_MB_ENV, DEFAULT_TABLE_MB) << 20)
+
+
+def _limit(env: str, default: int) -> int:
+    value = os.environ.get(env, "").strip()
+    try:
+        return int(value) if value else default
+    except ValueError:
+        raise ValueError(f"{env} must be a whole number, not {value!r}") from None
 
 
 def known_empty(lake: Lake, name: str) -> bool:
@@ -115,11 +128,6 @@ def known_empty(lake: Lake, name: str) -> bool:
         return table is None or not table.get_add_actions(flatten=True).num_rows
     except Exception:  # deltalake missing, or a table it cannot read: Spark reads it
         return False
-
-
-def _table_bytes(lake: Lake, name: str) -> int:
-    table = _open(lake, name)
-    return sum(table.get_add_actions(flatten=True).column("size_bytes").to_pylist()) if table else 0
 
 
 def ensure_table(lake: Lake, name: str) -> None:
@@ -138,9 +146,12 @@ def ensure_table(lake: Lake, name: str) -> None:
             raise
 
 
-def _arrow_rows(name: str, rows: pd.DataFrame) -> pa.Table:
-    """``rows`` with exactly the table's columns, in order and type (missing ones null), as tables._conform."""
+def _arrow_rows(name: str, rows: pd.DataFrame, only_given: bool = False) -> pa.Table:
+    """``rows`` with exactly the table's columns, in order and type (missing ones null), as tables._conform;
+    ``only_given``: just ``rows``' columns, in the table's types."""
     schema = arrow_schema(name)
+    if only_given:
+        schema = pa.schema([schema.field(c) for c in rows.columns])
     columns = [pa.array(rows[f.name], f.type, from_pandas=True) if f.name in rows else pa.nulls(len(rows), f.type)
                for f in schema]
     return pa.Table.from_arrays(columns, schema=schema)
@@ -181,9 +192,7 @@ def merge_rows(lake: Lake, name: str, rows: pd.DataFrame) -> None:
 def update_columns(lake: Lake, name: str, rows: pd.DataFrame) -> None:
     """Set ``rows``' non-key columns on the rows of table ``name`` with the same keys (:func:`tables.update_columns`)."""
     _, keys = tables.TABLES[name]
-    schema = arrow_schema(name)
-    fields = [schema.field(c) for c in rows.columns]
-    data = pa.Table.from_arrays([pa.array(rows[f.name], f.type, from_pandas=True) for f in fields], schema=pa.schema(fields))
+    data = _arrow_rows(name, rows, only_given=True)
     updates = {c: f"s.{c}" for c in rows.columns if c not in keys}
     ensure_table(lake, name)
     tables.committed(f"MERGE into {name}", lambda: _open(lake, name).merge(

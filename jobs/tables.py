@@ -359,10 +359,10 @@ def ensure_tables(spark: SparkSession, lake: "Lake | str", names=None) -> None:
     delta-rs where it can (a folder lake: milliseconds a table, where Spark takes seconds)."""
     from jobs import lake_rs  # (it builds on this module)
 
-    names = names or list(TABLES)
-    if lake_rs.writable(_as_lake(lake), names):
+    names, folder = names or list(TABLES), _as_lake(lake)
+    if lake_rs.writable(folder, names):
         for name in names:
-            lake_rs.ensure_table(_as_lake(lake), name)
+            lake_rs.ensure_table(folder, name)
         return
     side_by_side(*[lambda name=name: ensure_table(spark, lake, name) for name in names])
 

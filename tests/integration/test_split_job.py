@@ -111,7 +111,7 @@ def test_second_run_changes_nothing(spark, lake, inputs):
 
 def test_a_wave_too_big_for_the_driver_commits_the_same_rows_through_spark(spark, lake, inputs, tmp_path, monkeypatch):
     """The module's lake got its small wave from delta-rs (jobs.lake_rs.takes); Spark's MERGE writes the same rows."""
-    monkeypatch.setattr(lake_rs, "SMALL_WRITE_ROWS", 0)
+    monkeypatch.setenv(lake_rs.ROWS_ENV, "0")  # every commit by Spark, as a user may ask
     chosen = [str(inputs / "nested" / "three_scenes.mp4"), str(inputs / "empty.mp4")]
     (tmp_path / "list.json").write_text(json.dumps(chosen))
     split(tmp_path / "lake", "--input-video-list-json-path", tmp_path / "list.json")

@@ -5,6 +5,7 @@ Spark reading and writing these tables is tested in tests/integration/test_dedup
 
 import pandas as pd
 import pyarrow as pa
+import pytest
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 
@@ -84,11 +85,16 @@ def test_small_commits_into_a_folder_lake_are_taken_and_checkpointed(tmp_path, m
     for version in range(10):  # the checkpoint carries the table (Delta keeps its own version's commit)
         (log / f"{version:020d}.json").unlink()
     assert [r["num_clips"] for r in sorted(read(lake, "runs"), key=lambda r: r["run_id"])] == list(range(10))
-    assert not lake_rs.takes(lake, ["runs"], lake_rs.SMALL_WRITE_ROWS + 1)  # a big commit: Spark's
-    monkeypatch.setattr(lake_rs, "SMALL_TABLE_BYTES", 100)
-    assert not lake_rs.takes(lake, ["runs"], 1)  # a big table: Spark's
+    assert lake_rs.takes(lake, ["runs"], 20_000) and not lake_rs.takes(lake, ["runs"], 20_001)  # a big commit: Spark's
+    monkeypatch.setenv(lake_rs.ROWS_ENV, "5")
+    assert lake_rs.takes(lake, ["runs"], 5) and not lake_rs.takes(lake, ["runs"], 6)
+    monkeypatch.setenv(lake_rs.TABLE_MB_ENV, "0")
+    assert not lake_rs.takes(lake, ["runs"], 1) and lake_rs.takes(lake, ["shards"], 1)  # a table with data over 0 MB: Spark's
     s3 = Lake.at("s3://bucket/lake")
-    assert not lake_rs.takes(s3, ["runs"], 1) and not lake_rs.known_empty(s3, "runs")
+    assert not lake_rs.takes(s3, ["shards"], 1) and not lake_rs.known_empty(s3, "runs")
+    monkeypatch.setenv(lake_rs.ROWS_ENV, "many")
+    with pytest.raises(ValueError, match="CLIPLAKE_DRIVER_COMMIT_ROWS must be a whole number"):
+        lake_rs.takes(lake, ["runs"], 1)
 
 
 def test_update_columns_sets_only_the_given_columns_of_existing_keys(tmp_path):
