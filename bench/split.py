@@ -8,6 +8,7 @@ Job: `cliplake split` in a fresh process, Spark start included. Prints both wall
 ratio (job / floor, lower is better) and the peak resident memory of each process tree.
 
     python bench/split.py [--videos 6] [--seconds 30] [-- extra split options]
+    python bench/split.py --input-video-path demo/input   # any folder of videos instead (after make demo)
 """
 
 import argparse
@@ -84,22 +85,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=6)
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--input-video-path", help="a folder of videos to split instead of the synthetic ones")
     parser.add_argument("split_options", nargs="*", help="extra options for the job (after --)")
     args = parser.parse_args()
-    paths = make_inputs(args.videos, args.seconds)
-    video_s = args.videos * args.seconds
+    if args.input_video_path:
+        from curate_udfs.media.probe import probe_video
+        from jobs.listing import VIDEO_EXTENSIONS
+
+        paths = sorted(str(p) for p in Path(args.input_video_path).rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
+        video_s = sum(probe_video(p).duration_s for p in paths)
+        described = f"{len(paths)} videos in {args.input_video_path}, {video_s:.0f} s in all"
+    else:
+        paths = make_inputs(args.videos, args.seconds)
+        video_s = args.videos * args.seconds
+        described = f"{args.videos} videos x {args.seconds} s, {WIDTH}x{HEIGHT} @ {FPS} fps"
     with tempfile.TemporaryDirectory(prefix="cliplake-bench-") as tmp:
         floor_out, lake = os.path.join(tmp, "floor"), os.path.join(tmp, "lake")
         os.makedirs(floor_out)
         floor_s, floor_mem, _ = measured([sys.executable, "-c", FLOOR, floor_out, *paths])
         job_s, job_mem, job_out = measured([sys.executable, "-m", "jobs.cli", "split", "--input-video-path",
-                                         os.path.dirname(paths[0]), "--output-path", lake,
+                                         args.input_video_path or os.path.dirname(paths[0]), "--output-path", lake,
                                          # the floor only splits: compare like with like
                                          "--no-generate-embeddings", "--no-generate-captions", *args.split_options])
         clips_floor = len(os.listdir(floor_out))
         clips_job = len(os.listdir(os.path.join(lake, "media", "clips")))
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"input: {args.videos} videos x {args.seconds} s, {WIDTH}x{HEIGHT} @ {FPS} fps; {os.cpu_count()} cores")
+    print(f"input: {described}; {os.cpu_count()} cores")
     print(f"floor (one Python process):   {floor_s:7.1f} s  {video_s / floor_s:5.2f} video-s/s  "
           f"peak {floor_mem / 2**20:6.0f} MiB  {clips_floor} clips")
     print(f"cliplake split (Spark start): {job_s:7.1f} s  {video_s / job_s:5.2f} video-s/s  "

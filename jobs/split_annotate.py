@@ -8,6 +8,7 @@ ones), and every table is written with MERGE on its key, so a re-run changes not
 import argparse
 import uuid
 from datetime import datetime, timezone
+from typing import Callable
 
 from pyspark import StorageLevel, TaskContext
 from pyspark.sql import DataFrame, SparkSession
@@ -203,12 +204,14 @@ class SplitRun:
     new files. Creating one checks the options and locates the weights, before any work.
     """
 
-    def __init__(self, spark: SparkSession, args: argparse.Namespace):
+    def __init__(self, spark: SparkSession, args: argparse.Namespace, annotate_config: annotate.AnnotateConfig | None = None):
         self.spark, self.args, self.started = spark, args, datetime.now(timezone.utc)
         self.lake, self.run_id = Lake.from_args(args), str(uuid.uuid4())
         task_cpus = int(spark.conf.get("spark.task.cpus", "1"))
         self.config = build_config(args, self.lake.media("clips"), task_cpus, self.lake.access)
-        self.annotator = annotate.Annotator(spark, self.lake, annotate.build_config(args, self.lake.root), self.run_id)
+        if annotate_config is None:
+            annotate_config = annotate.build_config(args, self.lake.root)
+        self.annotator = annotate.Annotator(spark, self.lake, annotate_config, self.run_id)
         if args.generate_cosmos_predict_dataset == "predict2":
             if not args.generate_captions:
                 raise ValueError("--generate-cosmos-predict-dataset predict2 needs captions: drop --no-generate-captions")
@@ -256,7 +259,8 @@ class SplitRun:
                     self.record("running")
         finally:
             pending.unpersist()
-        if plan["num_input_videos"]:  # clips of every listed video, including ones split by an earlier (maybe interrupted) run
+        # Clips of videos split by an earlier (maybe interrupted) run: this run's waves annotated their own.
+        if plan["num_skipped_videos"]:
             self.annotated = self.annotator.run(listed)
         listed.unpersist()
 
@@ -276,13 +280,26 @@ class SplitRun:
         return summary
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> dict:
-    """Run the split pipeline; returns the ``runs`` row it wrote."""
+def early_work(args: argparse.Namespace) -> Callable[[], annotate.AnnotateConfig]:
+    """The annotation stages' checks, to run while the JVM starts (cliplake does; ``run`` takes the result):
+    locating weights and loading the captioning processor (importing transformers) take seconds."""
+    def work() -> annotate.AnnotateConfig:
+        if args.stream:
+            from jobs import split_stream
+
+            split_stream.check_options(args)  # a wrong stream option is named before any model is looked for
+        return annotate.build_config(args, Lake.from_args(args).root)
+
+    return work
+
+
+def run(spark: SparkSession, args: argparse.Namespace, annotate_config: annotate.AnnotateConfig | None = None) -> dict:
+    """Run the split pipeline; returns the ``runs`` row it wrote. ``annotate_config``: :func:`early_work`'s."""
     if args.stream:
         from jobs import split_stream
 
-        return split_stream.run(spark, args)
-    job = SplitRun(spark, args)
+        return split_stream.run(spark, args, annotate_config)
+    job = SplitRun(spark, args, annotate_config)
     listed = job.listed_videos()
     if args.dry_run:
         job.lake.open(spark, for_writing=False)  # (an s3:// lake's tables are read through S3A)

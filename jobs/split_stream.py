@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from curate_udfs import objectstore, storage
 from jobs import listing, s3a
+from jobs.annotate import AnnotateConfig
 from jobs.lake import listed_path
 from jobs.split_annotate import SplitRun
 
@@ -56,14 +57,19 @@ def new_videos(spark: SparkSession, input_path: str, max_files: int) -> DataFram
     return files.select("path", "length").where(F.col("path").rlike(_VIDEO_PATH))
 
 
-def run(spark: SparkSession, args: argparse.Namespace) -> dict:
-    """Split new videos micro-batch by micro-batch until stopped (or, with available-now, until none are new)."""
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse what a stream cannot do, in one sentence."""
     if not args.input_video_path or args.input_video_list_json_path:
         raise ValueError("--stream watches --input-video-path (a folder or s3:// prefix), not a JSON list")
     if args.dry_run or args.limit:
         raise ValueError("--stream takes neither --dry-run nor --limit")
+
+
+def run(spark: SparkSession, args: argparse.Namespace, annotate_config: AnnotateConfig | None = None) -> dict:
+    """Split new videos micro-batch by micro-batch until stopped (or, with available-now, until none are new)."""
+    check_options(args)
     trigger = {"availableNow": True} if args.trigger == AVAILABLE_NOW else {"processingTime": args.trigger}
-    job = SplitRun(spark, args)
+    job = SplitRun(spark, args, annotate_config)
     s3 = objectstore.is_s3(args.input_video_path)
     input_path = objectstore.normalize(args.input_video_path) if s3 else os.path.abspath(args.input_video_path)
     if s3:

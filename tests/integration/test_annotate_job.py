@@ -10,7 +10,7 @@ from PIL import Image
 
 from curate_udfs.testing.synthetic import scene_frame, write_video
 from curate_udfs.testing.text_clips import subtitle, write_clip
-from jobs import tables
+from jobs import annotate, tables
 from jobs.cli import run_command
 from jobs.session import CONF_DIR, JARS_DIR, REPO_ROOT
 
@@ -54,14 +54,32 @@ def caption_options(tiny_models, *extra):
             "--captioning-max-output-tokens", "6", *extra]
 
 
+def annotation_passes(command: list) -> tuple[dict, list]:
+    """``command``'s summary, and what each annotation pass was given: a wave's paths, or "listing"."""
+    passes, run = [], annotate.Annotator.run
+
+    def counted(self, source_paths=None):
+        passes.append(sorted(map(os.path.basename, source_paths)) if isinstance(source_paths, list) else "listing")
+        return run(self, source_paths)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(annotate.Annotator, "run", counted)
+        return run_command(command), passes
+
+
 @pytest.fixture(scope="module")
-def lake(spark, motion_inputs, tiny_models, tmp_path_factory):
+def first_run(spark, motion_inputs, tiny_models, tmp_path_factory):
     lake = tmp_path_factory.mktemp("annotated")
-    summary = run_command(["split", "--input-video-path", str(motion_inputs), "--output-path", str(lake),
-                           "--motion-filter", "enable", "--artificial-text-filter", "enable", "--generate-previews",
-                           *caption_options(tiny_models)])
+    summary, passes = annotation_passes(["split", "--input-video-path", str(motion_inputs), "--output-path", str(lake),
+                                         "--motion-filter", "enable", "--artificial-text-filter", "enable",
+                                         "--generate-previews", *caption_options(tiny_models)])
     assert summary["num_clips"] == 3 and summary["num_error_videos"] == 0
-    return lake
+    return lake, passes
+
+
+@pytest.fixture(scope="module")
+def lake(first_run):
+    return first_run[0]
 
 
 def clip_of(spark, lake, name):
@@ -117,12 +135,19 @@ def test_runs_row_counts_annotations(spark, lake):
     assert set(json.loads(run.stage_resources)) == {"motion", "artificial_text", "embedding", "caption_prep", "captioning"}
 
 
+def test_a_run_that_splits_every_video_annotates_each_wave_once(first_run):
+    _, passes = first_run
+    assert passes == [["pan.mp4", "static.mp4", "subtitled.mp4"]]  # its one wave; no second pass over the listing
+
+
 def test_rerun_changes_nothing(spark, lake, motion_inputs, tiny_models):
     names = ["clips", "clip_embeddings", "captions"]
     before = {name: tables.latest_version(spark, lake, name) for name in names}
-    summary = run_command(["split", "--input-video-path", str(motion_inputs), "--output-path", str(lake),
-                           "--motion-filter", "enable", "--artificial-text-filter", "enable", *caption_options(tiny_models)])
+    summary, passes = annotation_passes(["split", "--input-video-path", str(motion_inputs), "--output-path", str(lake),
+                                         "--motion-filter", "enable", "--artificial-text-filter", "enable",
+                                         *caption_options(tiny_models)])
     assert summary["num_skipped_videos"] == 3 and summary["num_caption_windows"] == 0
+    assert passes == ["listing"]  # clips of skipped videos (an interrupted run's) are annotated over the listing
     assert {name: tables.latest_version(spark, lake, name) for name in names} == before
 
 
