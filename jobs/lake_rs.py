@@ -87,9 +87,9 @@ def writable(lake: Lake, names: list[str], max_table_bytes: int | None = None) -
                 return False
             if table.protocol().min_writer_version > 2:  # table features (deletion vectors...): Spark's to write
                 return False
-            size = sum(table.get_add_actions(flatten=True).column("size_bytes").to_pylist())
-            if max_table_bytes is not None and size > max_table_bytes:
-                return False
+            if max_table_bytes is not None:  # (summed only when asked: creating tables needs no size)
+                if sum(table.get_add_actions(flatten=True).column("size_bytes").to_pylist()) > max_table_bytes:
+                    return False
     except Exception:  # deltalake missing, or a table it cannot read: Spark writes instead
         return False
     return True
